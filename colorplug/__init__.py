@@ -1,0 +1,66 @@
+"""colorplug: grayscale to colour, as a library of pluggable backends.
+
+    from colorplug import get
+    rgb = get("autoencoder").colorize(gray)
+
+Importing this package does not import torch; backends import it when built.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import (BackendConflictError, ColorplugError, DeviceError, IgnoredInputWarning,
+                     InputError, MissingReferenceError, PluginError, UnknownBackendError,
+                     WeightsError)
+from .hookspecs import hookimpl
+from .protocol import BackendInfo, Colorizer
+from .registry import default_registry, reload_plugins
+
+__version__ = "0.1.0"
+
+#: The best shipped automatic backend; ``COLORPLUG_DEFAULT_BACKEND`` overrides it.
+DEFAULT_BACKEND = "autoencoder"
+
+__all__ = [
+    "BackendConflictError", "BackendInfo", "ColorplugError", "Colorizer", "DEFAULT_BACKEND",
+    "DeviceError", "IgnoredInputWarning", "InputError", "MissingReferenceError",
+    "PluginError", "UnknownBackendError", "WeightsError", "available", "colorize",
+    "default_backend", "get", "hookimpl", "reload_plugins",
+]
+
+
+def default_backend() -> str:
+    """Name of the backend used when none is given."""
+    return os.environ.get("COLORPLUG_DEFAULT_BACKEND", DEFAULT_BACKEND)
+
+
+def get(name: str | None = None, *, weights: Any = None, device: str = "auto",
+        **options: Any) -> Colorizer:
+    """Build the backend `name` (default: `default_backend()`).
+
+    `weights`: None for the shipped weights, a path, an ``https://...#sha256=HEX`` URL or a
+    backend's weights enum member. `device`: "auto", "cpu", "cuda" or "cuda:N".
+    `options`: backend options plus the common ``intensity_range`` and ``output_dtype``.
+    """
+    return default_registry().get(name or default_backend(), weights=weights, device=device,
+                                  **options)
+
+
+def available() -> list[BackendInfo]:
+    """Every registered backend (built-in and third-party), sorted by name."""
+    return default_registry().available()
+
+
+def colorize(image: Any, backend: str | None = None, *, reference: Any = None,
+             hints: Any = None, **options: Any) -> np.ndarray | list[np.ndarray]:
+    """One-call colorization: ``get(backend, **options).colorize(image, ...)``."""
+    return get(backend, **options).colorize(image, reference=reference, hints=hints)
+
+
+def colorize_batch(images: Sequence[Any], backend: str | None = None, *,
+                   reference: Any = None, **options: Any) -> list[np.ndarray]:
+    """Colorize many images with one backend; the same results as one by one."""
+    return get(backend, **options).colorize_batch(images, reference=reference)

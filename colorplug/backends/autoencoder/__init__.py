@@ -1,0 +1,30 @@
+"""The `autoencoder` backend: a CIFAR-style convolutional autoencoder at 32x32.
+
+Registered through the plugin hook like any third-party backend; torch is imported only
+when the backend is built.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ...hookspecs import hookimpl
+from ...protocol import BackendInfo
+
+INFO = BackendInfo(
+    name="autoencoder",
+    description="Convolutional autoencoder (32x32, 256-d latent) predicting colour; "
+                "fast, soft colours. Chroma upsampled onto the full-resolution input.",
+    working_size=32,
+    trainer="colorplug.backends.autoencoder.train",
+)
+
+
+def build(*, weights: Any = None, device: str = "auto", **options: Any) -> Any:
+    from .colorizer import AutoencoderColorizer
+
+    return AutoencoderColorizer(weights=weights, device=device, **options)
+
+
+@hookimpl
+def colorplug_register_colorizers(register):  # type: ignore[no-untyped-def]
+    register("autoencoder", build, INFO)

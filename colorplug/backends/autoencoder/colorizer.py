@@ -1,0 +1,65 @@
+"""Inference for the autoencoder: L reduced to 32x32, predicted RGB -> a*b*, upsampled."""
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...color import rgb_to_lab_torch
+from ...device import resolve_device
+from ...pipeline import ChromaColorizer
+from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
+from . import INFO
+from .model import Autoencoder, AutoencoderConfig
+
+
+class AutoencoderWeights(WeightsEnum):
+    """Shipped weights for the autoencoder."""
+
+    PHOTOS32_V1 = WeightsSpec(
+        filename="autoencoder_photos32_v1.safetensors",
+        description="Trained on random crops of ~410 Debian-packaged colour photos at 32x32.",
+    )
+    DEFAULT = PHOTOS32_V1
+
+
+def resize_area(lightness: np.ndarray, size: int) -> np.ndarray:
+    """Area-average (down) or bilinear (up) resize of an (H, W) float map to size x size."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(lightness, dtype=np.float32), mode="F")
+    h, w = lightness.shape
+    resample = Image.BOX if (h >= size and w >= size) else Image.BILINEAR
+    return np.asarray(img.resize((size, size), resample=resample), dtype=np.float32)
+
+
+class AutoencoderColorizer(ChromaColorizer):
+    info = INFO
+
+    def __init__(self, *, weights: Any = None, device: str = "auto", batch_size: int = 256,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.device = resolve_device(device)
+        resolved = resolve(weights, AutoencoderWeights.DEFAULT.spec)
+        state, meta = load_file(resolved)
+        cfg = AutoencoderConfig(**meta.get("config", {}))
+        self.model = Autoencoder(cfg)
+        load_into(self.model, state, source=repr(str(resolved.path)))
+        self.model.eval().to(self.device)
+        self.metadata = meta
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def predict_chroma(self, lightness: list[np.ndarray], *, reference: Any,
+                       hints: Any) -> list[np.ndarray]:
+        size = self.model.cfg.size
+        small = np.stack([resize_area(l, size) for l in lightness])[:, None] / 100.0
+        out: list[np.ndarray] = []
+        for i in range(0, len(small), self.batch_size):
+            x = torch.from_numpy(small[i:i + self.batch_size]).to(self.device)
+            rgb = self.model(x).float()
+            ab = rgb_to_lab_torch(rgb)[:, 1:]
+            out.extend(ab.permute(0, 2, 3, 1).cpu().numpy())
+        return out

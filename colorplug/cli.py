@@ -1,0 +1,290 @@
+"""The ``colorplug`` command: list, plugins, info, colorize, train, eval."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import ColorplugError
+
+SAMPLE = Path(__file__).resolve().parent / "samples" / "astronaut_gray.png"
+
+
+def _err(msg: str) -> None:
+    print(f"colorplug: error: {msg}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------- list / plugins
+def cmd_list(args: argparse.Namespace) -> int:
+    from .registry import default_registry
+
+    reg = default_registry()
+    print(f"{'backend':<14}{'from':<28}{'input':<12}description")
+    for e in reg.entries():
+        needs = ("reference" if e.info.needs_reference else
+                 "hints" if e.info.supports_hints else
+                 "(reference)" if e.info.accepts_reference else "-")
+        print(f"{e.name:<14}{e.distribution:<28}{needs:<12}{e.info.description}")
+    if reg.failures:
+        print(f"\n{len(reg.failures)} plugin(s) failed to load; see `colorplug plugins`")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .registry import default_registry
+
+    reg = default_registry()
+    print("loaded:")
+    for p in reg.plugins:
+        print(f"  {p.plugin:<20} {p.distribution:<28} backends: {', '.join(p.backends) or '-'}")
+    if reg.disabled:
+        print("disabled (COLORPLUG_DISABLE_PLUGINS): " + ", ".join(reg.disabled))
+    if reg.failures:
+        print("failed:")
+        for f in reg.failures:
+            print(f"  {f.plugin:<20} {f.distribution:<28} {f.stage}: {f.error}")
+    return 1 if reg.failures else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .registry import default_registry
+
+    e = default_registry().entry(args.name)
+    info = e.info
+    print(f"name:             {info.name}")
+    print(f"description:      {info.description}")
+    print(f"from:             {e.distribution} (plugin {e.plugin})")
+    print(f"needs reference:  {info.needs_reference}")
+    print(f"accepts reference:{' ' + str(info.accepts_reference)}")
+    print(f"supports hints:   {info.supports_hints}")
+    print(f"working size:     {info.working_size or 'any'}")
+    print(f"colour space:     {info.color_space}")
+    print(f"trainable:        {'yes: colorplug train ' + info.name if info.trainer else 'no'}")
+    return 0
+
+
+# --------------------------------------------------------------------------- colorize
+def _parse_range(text: str | None):
+    if text is None:
+        return None
+    if text in ("dtype", "percentile"):
+        return text
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ColorplugError(f"--intensity-range must be LO,HI, 'dtype' or 'percentile'; "
+                             f"got {text!r}") from None
+    return (lo, hi)
+
+
+def _plan(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
+    from .image import IMAGE_SUFFIXES, find_images
+
+    single = len(inputs) == 1 and not inputs[0].is_dir()
+    if single and out.suffix.lower() in IMAGE_SUFFIXES:
+        return [(inputs[0], out)]
+    plan = []
+    for src in inputs:
+        if src.is_dir():
+            for f in find_images(src):
+                rel = f.relative_to(src).with_suffix(".png")
+                plan.append((f, out / rel))
+        else:
+            plan.append((src, out / (src.stem + ".png")))
+    return plan
+
+
+def cmd_colorize(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from . import get
+    from .image import read_image, write_image
+
+    inputs = [Path(p) for p in args.inputs] + ([SAMPLE] if args.sample else [])
+    if not inputs:
+        _err("no input files given (pass files or folders, or --sample)")
+        return 2
+    missing = [p for p in inputs if not p.exists()]
+    plan = _plan([p for p in inputs if p.exists()], Path(args.output))
+    colorizer = get(args.backend, device=args.device, output_dtype=args.output_dtype,
+                    intensity_range=_parse_range(args.intensity_range))
+    reference = read_image(args.reference) if args.reference else None
+    hints = read_image(args.hints) if args.hints else None
+    failures = [(p, "no such file or folder") for p in missing]
+    done = 0
+    bar = tqdm(plan, desc=f"colorize ({colorizer.info.name})", unit="img",
+               disable=args.quiet or len(plan) < 2)
+    for src, dst in bar:
+        if dst.exists() and not args.overwrite:
+            failures.append((src, f"output {dst} exists (use --overwrite to replace it)"))
+            continue
+        try:
+            image = read_image(src)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                out = colorizer.colorize(image, reference=reference, hints=hints)
+            for w in caught:
+                if str(w.message) not in {str(c.message) for c in caught[:caught.index(w)]}:
+                    print(f"colorplug: warning: {w.message}", file=sys.stderr)
+            write_image(dst, out, overwrite=args.overwrite)
+            done += 1
+        except (ColorplugError, FileExistsError, OSError) as exc:
+            failures.append((src, str(exc)))
+    for src, why in failures:
+        print(f"colorplug: failed: {src}: {why}", file=sys.stderr)
+    print(f"{done} colorized, {len(failures)} failed"
+          + (f" -> {plan[0][1]}" if done == 1 and len(plan) == 1 else f" -> {args.output}"))
+    return 1 if failures else 0
+
+
+# ------------------------------------------------------------------------------ train
+def cmd_train(argv: Sequence[str]) -> int:
+    from .registry import default_registry
+
+    pre = argparse.ArgumentParser(prog="colorplug train", add_help=False)
+    pre.add_argument("backend", nargs="?")
+    known, _ = pre.parse_known_args(argv)
+    if not known.backend or known.backend.startswith("-"):
+        trainable = [e.name for e in default_registry().entries() if e.info.trainer]
+        _err(f"usage: colorplug train BACKEND --data DIR --out FILE; trainable backends: "
+             f"{', '.join(trainable)}")
+        return 2
+    entry = default_registry().entry(known.backend)
+    if not entry.info.trainer:
+        _err(f"backend {entry.name!r} has nothing to train")
+        return 2
+    trainer = importlib.import_module(entry.info.trainer)
+    p = argparse.ArgumentParser(prog=f"colorplug train {entry.name}")
+    p.add_argument("backend")
+    p.add_argument("--data", nargs="+", required=True, help="folders or files of colour photos")
+    p.add_argument("--out", required=True, type=Path, help="weights file (.safetensors)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--resume", action="store_true", help="continue from OUT's .ckpt")
+    p.add_argument("--time-limit", type=float, default=None, help="minutes; stop after the "
+                   "epoch that passes it")
+    p.add_argument("--half", action="store_true", help="store weights as float16")
+    p.add_argument("--quiet", action="store_true")
+    trainer.add_arguments(p)
+    args = p.parse_args(argv)
+    from .train import TrainConfig, fit
+
+    cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs,
+                      batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      val_fraction=args.val_fraction, device=args.device, amp=not args.no_amp,
+                      workers=args.workers, resume=args.resume,
+                      steps_per_epoch=args.steps_per_epoch, time_limit_min=args.time_limit,
+                      half=args.half, extra={k: v for k, v in vars(args).items()
+                                             if k not in ("data", "out")})
+    summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
+    print(f"weights written to {summary['out']} (best validation loss "
+          f"{summary['best_val_loss']:.5f} after {summary['epochs']} epochs)")
+    return 0
+
+
+# ------------------------------------------------------------------------------- eval
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from . import evaluate as ev
+    from .image import read_image
+
+    names = None
+    if args.list:
+        names = {line.strip() for line in Path(args.list).read_text().splitlines() if line.strip()}
+    photos = ev.load_photos(args.data, names=names, max_side=args.max_side, limit=args.limit)
+    if not photos:
+        _err(f"no colour photos found in {' '.join(map(str, args.data))}")
+        return 2
+    backends = args.backend or ["gray"]
+    reference = read_image(args.reference) if args.reference else None
+    bar = tqdm(total=len(photos) * len(backends), desc="eval", disable=args.quiet)
+
+    def tick(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    rows, summary, outputs = ev.evaluate(backends, photos, device=args.device,
+                                         reference=reference,
+                                         self_reference=args.self_reference, progress=tick)
+    bar.close()
+    print(ev.format_table(summary))
+    if args.out:
+        meta = {"data": [str(d) for d in args.data], "list": args.list,
+                "max_side": args.max_side, "backends": backends,
+                "self_reference": args.self_reference, "reference": args.reference}
+        ev.write_report(args.out, rows, summary, ev.contact_sheet(photos, outputs), meta)
+        print(f"report written to {args.out}/ (metrics.csv, metrics.json, contact_sheet.png)")
+    return 0
+
+
+# ------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="colorplug",
+                                description="Colorize grayscale images with pluggable backends.")
+    p.add_argument("--version", action="version", version=f"colorplug {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list backends and where each comes from")
+    sub.add_parser("plugins", help="loaded, disabled and failed plugins")
+    s = sub.add_parser("info", help="details of one backend")
+    s.add_argument("name")
+    s = sub.add_parser("colorize", help="colorize image files and folders")
+    s.add_argument("inputs", nargs="*", help="image files or folders (searched recursively)")
+    s.add_argument("-o", "--output", required=True,
+                   help="output file (one input) or folder (PNG files, same names)")
+    s.add_argument("--sample", action="store_true", help="also colorize the bundled sample")
+    s.add_argument("-b", "--backend", default=None, help="backend name (default: best shipped)")
+    s.add_argument("--reference", help="colour reference image (backends that use one)")
+    s.add_argument("--hints", help="colour hints image (backends that take hints)")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--output-dtype", default="uint8", choices=["uint8", "uint16", "float32"])
+    s.add_argument("--intensity-range", default=None, help="LO,HI, 'dtype' or 'percentile'")
+    s.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    s.add_argument("-q", "--quiet", action="store_true")
+    sub.add_parser("train", help="train a backend: colorplug train BACKEND --data DIR --out FILE",
+                   add_help=False)
+    s = sub.add_parser("eval", help="evaluate backends on colour photos")
+    s.add_argument("--data", nargs="+", required=True, help="folders or files of colour photos")
+    s.add_argument("--backend", action="append", help="backend to evaluate (repeatable); "
+                   "'gray' is the zero-chroma baseline")
+    s.add_argument("--list", help="only the file names listed in this text file")
+    s.add_argument("--out", help="report folder (CSV, JSON, contact sheet)")
+    s.add_argument("--max-side", type=int, default=256, help="resize photos (0: full size)")
+    s.add_argument("--limit", type=int, default=None)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--reference", help="one colour reference for all images")
+    s.add_argument("--self-reference", action="store_true",
+                   help="use each photo itself as reference (sanity check)")
+    s.add_argument("-q", "--quiet", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "train":
+            return cmd_train(argv[1:])
+        args = build_parser().parse_args(argv)
+        handler = {"list": cmd_list, "plugins": cmd_plugins, "info": cmd_info,
+                   "colorize": cmd_colorize, "eval": cmd_eval}[args.command]
+        return handler(args)
+    except ColorplugError as exc:
+        _err(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

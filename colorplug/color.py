@@ -1,0 +1,126 @@
+"""CIE Lab (D65, 2 degree observer) <-> sRGB, in numpy and differentiable torch.
+
+The formulas and constants follow `skimage.color` so results agree with it to 1e-3.
+sRGB values are in [0, 1]; L* in [0, 100]; a*, b* roughly in [-128, 127].
+Lab -> sRGB results outside the sRGB gamut are clipped to [0, 1] (``clip=True``), which can
+change L* of very saturated colours by a little: documented in docs/color.md.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: Linear sRGB -> XYZ (rows X, Y, Z), as in skimage.color.
+XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],
+                         [0.212671, 0.715160, 0.072169],
+                         [0.019334, 0.119193, 0.950227]])
+RGB_FROM_XYZ = np.linalg.inv(XYZ_FROM_RGB)
+WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
+_EPS = 0.008856  # (6/29)^3, as rounded by skimage
+_KAPPA = 7.787
+
+
+# ----------------------------------------------------------------------------- numpy
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """Undo the sRGB transfer curve."""
+    x = np.asarray(x, dtype=np.float64 if np.asarray(x).dtype == np.float64 else np.float32)
+    return np.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """Apply the sRGB transfer curve (negative input is treated as 0)."""
+    x = np.maximum(x, 0)
+    return np.where(x > 0.0031308, 1.055 * np.power(x, 1 / 2.4) - 0.055, 12.92 * x)
+
+
+def _f(t: np.ndarray) -> np.ndarray:
+    return np.where(t > _EPS, np.cbrt(t), _KAPPA * t + 16.0 / 116.0)
+
+
+def _finv(t: np.ndarray) -> np.ndarray:
+    return np.where(t > 0.2068966, t ** 3, (t - 16.0 / 116.0) / _KAPPA)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (..., 3) in [0, 1] -> Lab (..., 3). float32 unless the input is float64."""
+    rgb = np.asarray(rgb)
+    dtype = np.float64 if rgb.dtype == np.float64 else np.float32
+    lin = srgb_to_linear(rgb.astype(dtype, copy=False))
+    xyz = lin @ XYZ_FROM_RGB.T.astype(dtype)
+    fx, fy, fz = (_f(xyz[..., i] / dtype(WHITE_D65[i])) for i in range(3))
+    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)],
+                    axis=-1).astype(dtype, copy=False)
+
+
+def lab_to_rgb(lab: np.ndarray, clip: bool = True) -> np.ndarray:
+    """Lab (..., 3) -> sRGB (..., 3); out-of-gamut values clipped to [0, 1] if `clip`."""
+    lab = np.asarray(lab)
+    dtype = np.float64 if lab.dtype == np.float64 else np.float32
+    lab = lab.astype(dtype, copy=False)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = np.maximum(fy - lab[..., 2] / 200.0, 0)  # skimage clips negative z the same way
+    xyz = np.stack([_finv(fx) * WHITE_D65[0], _finv(fy) * WHITE_D65[1],
+                    _finv(fz) * WHITE_D65[2]], axis=-1).astype(dtype, copy=False)
+    rgb = linear_to_srgb(xyz @ RGB_FROM_XYZ.T.astype(dtype))
+    return np.clip(rgb, 0, 1) if clip else rgb
+
+
+def lightness_from_gray(gray: np.ndarray) -> np.ndarray:
+    """L* of a neutral sRGB gray value in [0, 1] (Y of R=G=B is the linear value itself)."""
+    gray = np.asarray(gray)
+    dtype = np.float64 if gray.dtype == np.float64 else np.float32
+    return (116.0 * _f(srgb_to_linear(gray.astype(dtype, copy=False))) - 16.0).astype(dtype)
+
+
+def lightness_from_rgb(rgb: np.ndarray) -> np.ndarray:
+    """L* of sRGB colours (..., 3), computed from Y alone (cheaper than full Lab)."""
+    rgb = np.asarray(rgb)
+    dtype = np.float64 if rgb.dtype == np.float64 else np.float32
+    y = srgb_to_linear(rgb.astype(dtype, copy=False)) @ XYZ_FROM_RGB[1].astype(dtype)
+    return (116.0 * _f(y) - 16.0).astype(dtype)
+
+
+def gray_from_lightness(lightness: np.ndarray) -> np.ndarray:
+    """The neutral sRGB gray value in [0, 1] that has lightness L*."""
+    y = _finv((np.asarray(lightness) + 16.0) / 116.0)
+    return np.clip(linear_to_srgb(y), 0, 1)
+
+
+# ----------------------------------------------------------------------------- torch
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def rgb_to_lab_torch(rgb: Any) -> Any:
+    """Differentiable sRGB -> Lab for tensors shaped (..., 3, H, W) (channels first)."""
+    torch = _torch()
+    rgb = rgb.clamp(0, 1)
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055).clamp_min(1e-8) ** 2.4, rgb / 12.92)
+    m = torch.as_tensor(XYZ_FROM_RGB, dtype=rgb.dtype, device=rgb.device)
+    xyz = torch.einsum("ij,...jhw->...ihw", m, lin)
+    white = torch.as_tensor(WHITE_D65, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
+    t = xyz / white
+    f = torch.where(t > _EPS, t.clamp_min(_EPS) ** (1.0 / 3.0), _KAPPA * t + 16.0 / 116.0)
+    fx, fy, fz = f.unbind(-3)
+    return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+
+
+def lab_to_rgb_torch(lab: Any, clip: bool = True) -> Any:
+    """Differentiable Lab -> sRGB for tensors shaped (..., 3, H, W)."""
+    torch = _torch()
+    L, a, b = lab.unbind(-3)
+    fy = (L + 16.0) / 116.0
+    fx = fy + a / 500.0
+    fz = (fy - b / 200.0).clamp_min(0)
+    f = torch.stack([fx, fy, fz], dim=-3)
+    t = torch.where(f > 0.2068966, f ** 3, (f - 16.0 / 116.0) / _KAPPA)
+    white = torch.as_tensor(WHITE_D65, dtype=lab.dtype, device=lab.device).view(3, 1, 1)
+    m = torch.as_tensor(RGB_FROM_XYZ, dtype=lab.dtype, device=lab.device)
+    lin = torch.einsum("ij,...jhw->...ihw", m, t * white).clamp_min(0)
+    rgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(1e-8) ** (1 / 2.4) - 0.055,
+                      12.92 * lin)
+    return rgb.clamp(0, 1) if clip else rgb

@@ -1,0 +1,138 @@
+"""The shared colorize pipeline: keep full-resolution L*, predict chroma, recombine.
+
+A backend subclasses `ChromaColorizer` and implements `predict_chroma`, which receives
+lightness maps and returns a*b* maps at whatever size the model works at. This class does
+the rest for every backend the same way: input validation, bilinear upsampling of a*b* to
+the input size, recombination with the input's own L* in CIE Lab, conversion to sRGB,
+gamut clipping, alpha and output dtype. Work on the full-size image is done in strips of
+rows so memory stays bounded for very large images.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import color
+from .errors import IgnoredInputWarning, InputError, MissingReferenceError
+from .image import OUTPUT_DTYPES, Prepared, finish, prepare, prepare_reference
+from .protocol import BackendInfo
+
+STRIP_PIXELS = 1 << 20  # pixels recombined at a time
+
+
+def _axis_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of bilinear resampling with half-pixel centres."""
+    src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    src = np.clip(src, 0, n_in - 1)
+    i0 = np.floor(src).astype(np.intp)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (src - i0).astype(np.float32)
+
+
+def upsample_rows(small: np.ndarray, out_h: int, out_w: int, r0: int, r1: int) -> np.ndarray:
+    """Rows r0:r1 of `small` (h, w, C) resized bilinearly to (out_h, out_w, C).
+
+    Equals ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``.
+    """
+    h, w = small.shape[:2]
+    y0, y1, wy = _axis_weights(out_h, h)
+    x0, x1, wx = _axis_weights(out_w, w)
+    y0, y1, wy = y0[r0:r1], y1[r0:r1], wy[r0:r1, None, None]
+    rows = small[y0] * (1 - wy) + small[y1] * wy  # (rows, w, C)
+    wx = wx[None, :, None]
+    return rows[:, x0] * (1 - wx) + rows[:, x1] * wx
+
+
+def recombine(lightness: np.ndarray, ab_small: np.ndarray, alpha: np.ndarray | None,
+              output_dtype: str) -> np.ndarray:
+    """Full-size L* + low-resolution a*b* -> output image of the input's size."""
+    h, w = lightness.shape
+    ab_small = np.asarray(ab_small, dtype=np.float32)
+    channels = 4 if alpha is not None else 3
+    out = np.empty((h, w, channels), dtype=np.dtype(output_dtype))
+    step = max(1, STRIP_PIXELS // max(w, 1))
+    for r0 in range(0, h, step):
+        r1 = min(h, r0 + step)
+        ab = upsample_rows(ab_small, h, w, r0, r1)
+        lab = np.concatenate([lightness[r0:r1, :, None], ab], axis=-1)
+        rgb = color.lab_to_rgb(lab)
+        out[r0:r1] = finish(rgb, None if alpha is None else alpha[r0:r1], output_dtype)
+    return out
+
+
+class ChromaColorizer:
+    """Base class of colorizers that predict a*b* and keep the input's L*.
+
+    Options common to every backend: ``intensity_range`` (see `colorplug.image`) and
+    ``output_dtype`` ("uint8", "uint16" or "float32").
+    """
+
+    info: BackendInfo
+
+    def __init__(self, *, intensity_range: Any = None, output_dtype: str = "uint8") -> None:
+        if output_dtype not in OUTPUT_DTYPES:
+            raise InputError(f"output_dtype must be one of {', '.join(OUTPUT_DTYPES)}; "
+                             f"got {output_dtype!r}")
+        self.intensity_range = intensity_range
+        self.output_dtype = output_dtype
+
+    # -- to implement --------------------------------------------------------------
+    def predict_chroma(self, lightness: list[np.ndarray], *, reference: np.ndarray | None,
+                       hints: Any) -> list[np.ndarray]:
+        """a*b* (h, w, 2) for each lightness map (H, W) in [0, 100]; any h, w."""
+        raise NotImplementedError
+
+    # -- public API ----------------------------------------------------------------
+    def colorize(self, image: Any, *, reference: Any = None, hints: Any = None
+                 ) -> np.ndarray | list[np.ndarray]:
+        """Colorize one image -> (H, W, 3), or (H, W, 4) when the input has alpha.
+
+        A list or tuple of images returns a list (see `colorize_batch`).
+        """
+        if isinstance(image, (list, tuple)):
+            return self.colorize_batch(image, reference=reference, hints=hints)
+        return self.colorize_batch([image], reference=reference, hints=hints)[0]
+
+    def colorize_batch(self, images: Sequence[Any], *, reference: Any = None,
+                       hints: Any = None) -> list[np.ndarray]:
+        """Colorize many images with one reference; equal to one-by-one results."""
+        images = list(images)
+        if not images:
+            raise InputError("no images given (empty list)")
+        ref = self._reference(reference)
+        hints = self._hints(hints)
+        prepared: list[Prepared] = [
+            prepare(im, intensity_range=self.intensity_range,
+                    what="image" if len(images) == 1 else f"image {i}")
+            for i, im in enumerate(images)
+        ]
+        chroma = self.predict_chroma([p.lightness for p in prepared], reference=ref,
+                                     hints=hints)
+        return [recombine(p.lightness, ab, p.alpha, self.output_dtype)
+                for p, ab in zip(prepared, chroma)]
+
+    # -- helpers -------------------------------------------------------------------
+    def _reference(self, reference: Any) -> np.ndarray | None:
+        if reference is None:
+            if self.info.needs_reference:
+                raise MissingReferenceError(
+                    f"backend {self.info.name!r} needs a colour reference image: pass "
+                    "reference=... (CLI: --reference FILE)")
+            return None
+        if not self.info.accepts_reference:
+            warnings.warn(f"backend {self.info.name!r} takes no reference image; the "
+                          "reference was ignored", IgnoredInputWarning, stacklevel=4)
+            return None
+        return prepare_reference(reference)
+
+    def _hints(self, hints: Any) -> Any:
+        if hints is not None and not self.info.supports_hints:
+            warnings.warn(f"backend {self.info.name!r} takes no colour hints; the hints "
+                          "were ignored", IgnoredInputWarning, stacklevel=4)
+            return None
+        return hints
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} backend={self.info.name!r}>"

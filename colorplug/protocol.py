@@ -1,0 +1,50 @@
+"""The contract between colorplug and every backend: `Colorizer` and `BackendInfo`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a host (CLI, napari, GIMP) needs to know about a backend before building it.
+
+    `needs_reference`: the backend cannot run without a colour reference image.
+    `accepts_reference`: a reference is used when given (implied by `needs_reference`).
+    `supports_hints`: user colour hints (scribbles / points) are used.
+    `working_size`: the size chroma is predicted at (int: square side, or None: any).
+    `trainer`: "module:object" of the backend's training entry (see `colorplug.train`).
+    """
+
+    name: str
+    description: str
+    needs_reference: bool = False
+    accepts_reference: bool = False
+    supports_hints: bool = False
+    working_size: int | tuple[int, int] | None = None
+    color_space: str = "lab"
+    trainer: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.needs_reference and not self.accepts_reference:
+            object.__setattr__(self, "accepts_reference", True)
+
+
+@runtime_checkable
+class Colorizer(Protocol):
+    """A ready-to-use colorizer: grayscale in, colour (H, W, 3) or (H, W, 4) out."""
+
+    info: BackendInfo
+
+    def colorize(self, image: Any, *, reference: Any = None, hints: Any = None) -> np.ndarray:
+        """Colorize one image (or a list of images, returning a list)."""
+        ...
+
+    def colorize_batch(
+        self, images: Sequence[Any], *, reference: Any = None, hints: Any = None
+    ) -> list[np.ndarray]:
+        """Colorize many images; results equal calling `colorize` on each."""
+        ...

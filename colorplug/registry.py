@@ -1,0 +1,232 @@
+"""The backend registry: built-in and third-party plugins loaded through pluggy.
+
+Built-in backends are plugin modules registered exactly like third-party ones; third-party
+plugins arrive through the entry-point group ``colorplug``. A plugin that fails to import
+or to register is recorded (see `Registry.failures`) and warned about; the others load.
+``COLORPLUG_STRICT_PLUGINS=1`` turns such failures into errors and
+``COLORPLUG_DISABLE_PLUGINS=a,b`` skips plugins by entry-point or distribution name.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import traceback
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Callable
+
+import pluggy
+
+from . import hookspecs
+from .errors import BackendConflictError, PluginError, UnknownBackendError
+from .protocol import BackendInfo, Colorizer
+
+#: Plugin modules shipped with colorplug, registered like any third-party plugin.
+BUILTIN_PLUGINS = (
+    "colorplug.backends.gray",
+    "colorplug.backends.autoencoder",
+)
+ENTRY_POINT_GROUP = "colorplug"
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """A registered backend and where it came from."""
+
+    name: str
+    factory: Callable[..., Colorizer]
+    info: BackendInfo
+    plugin: str
+    distribution: str  # "colorplug (built-in)" for built-ins
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded, with the error it raised."""
+
+    plugin: str
+    distribution: str
+    stage: str  # "import", "register" or "conflict"
+    error: str
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class PluginRecord:
+    """A plugin that loaded, with the backends it registered."""
+
+    plugin: str
+    distribution: str
+    backends: tuple[str, ...]
+
+
+def _env_list(name: str) -> set[str]:
+    return {part.strip() for part in os.environ.get(name, "").split(",") if part.strip()}
+
+
+def _strict() -> bool:
+    return os.environ.get("COLORPLUG_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes"}
+
+
+class Registry:
+    """Holds the plugin manager and every backend registered through the hook."""
+
+    def __init__(self, *, builtins: bool = True, entry_points: bool = True) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self._origin: dict[str, str] = {}  # plugin name -> distribution
+        self._backends: dict[str, BackendEntry] = {}
+        self._conflicts: dict[str, list[BackendEntry]] = {}
+        self.failures: list[PluginFailure] = []
+        self.plugins: list[PluginRecord] = []
+        self.disabled: list[str] = []
+        blocked = _env_list("COLORPLUG_DISABLE_PLUGINS")
+        if builtins:
+            for module_name in BUILTIN_PLUGINS:
+                plugin_name = module_name.rsplit(".", 1)[-1]
+                if plugin_name in blocked:
+                    self.disabled.append(plugin_name)
+                    continue
+                self.add_plugin(importlib.import_module(module_name), plugin_name,
+                                "colorplug (built-in)")
+        if entry_points:
+            self._load_entry_points(blocked)
+
+    # ------------------------------------------------------------------ loading
+    def _fail(self, failure: PluginFailure) -> None:
+        if _strict():
+            raise PluginError(
+                f"plugin {failure.plugin!r} from {failure.distribution!r} failed to "
+                f"{failure.stage}: {failure.error}"
+            )
+        self.failures.append(failure)
+        warnings.warn(
+            f"colorplug plugin {failure.plugin!r} ({failure.distribution}) failed to "
+            f"{failure.stage} and was skipped: {failure.error}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def _load_entry_points(self, blocked: set[str]) -> None:
+        seen: set[tuple[str, str]] = set()
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+            if (ep.name, dist) in seen:
+                continue  # the same distribution found twice on sys.path
+            seen.add((ep.name, dist))
+            if ep.name in blocked or dist in blocked:
+                self.disabled.append(ep.name)
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any plugin bug must be contained
+                self._fail(PluginFailure(ep.name, dist, "import", f"{type(exc).__name__}: {exc}",
+                                         traceback.format_exc()))
+                continue
+            self.add_plugin(plugin, ep.name, dist)
+
+    def add_plugin(self, plugin: Any, name: str, distribution: str = "unknown") -> None:
+        """Register a plugin object (module or class instance) and collect its backends."""
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001 - pluggy validation errors, duplicate names
+            self._fail(PluginFailure(name, distribution, "register",
+                                     f"{type(exc).__name__}: {exc}"))
+            return
+        self._origin[name] = distribution
+        impls = [i for i in self.pm.hook.colorplug_register_colorizers.get_hookimpls()
+                 if i.plugin_name == name]
+        added: list[BackendEntry] = []
+        for impl in impls:
+            try:
+                impl.function(register=self._make_register(name, distribution, added))
+            except Exception as exc:  # noqa: BLE001
+                for entry in added:  # a plugin either registers fully or not at all
+                    self._drop(entry)
+                self.pm.unregister(name=name)
+                self._fail(PluginFailure(name, distribution, "register",
+                                         f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+                return
+        self.plugins.append(PluginRecord(name, distribution, tuple(e.name for e in added)))
+
+    def _make_register(self, plugin: str, distribution: str, added: list[BackendEntry]):
+        def register(name: str, factory: Callable[..., Colorizer], info: BackendInfo) -> None:
+            if not isinstance(name, str) or not _NAME_RE.match(name):
+                raise ValueError(f"invalid backend name {name!r}: use lowercase letters, "
+                                 "digits, '-' and '_'")
+            if not callable(factory):
+                raise TypeError(f"factory for backend {name!r} is not callable")
+            if not isinstance(info, BackendInfo):
+                raise TypeError(f"info for backend {name!r} must be a colorplug.BackendInfo")
+            if info.name != name:
+                raise ValueError(f"BackendInfo.name {info.name!r} differs from {name!r}")
+            entry = BackendEntry(name, factory, info, plugin, distribution)
+            if name in self._conflicts:
+                self._conflicts[name].append(entry)
+            elif name in self._backends:
+                first = self._backends.pop(name)
+                self._conflicts[name] = [first, entry]
+                self._fail(PluginFailure(plugin, distribution, "conflict",
+                                         self._conflict_message(name)))
+            else:
+                self._backends[name] = entry
+            added.append(entry)
+
+        return register
+
+    def _drop(self, entry: BackendEntry) -> None:
+        if self._backends.get(entry.name) is entry:
+            del self._backends[entry.name]
+
+    def _conflict_message(self, name: str) -> str:
+        owners = " and ".join(f"{e.distribution!r} (plugin {e.plugin!r})"
+                              for e in self._conflicts[name])
+        return (f"backend name {name!r} is registered by both {owners}; uninstall one or "
+                f"set COLORPLUG_DISABLE_PLUGINS to the plugin you do not want")
+
+    # ------------------------------------------------------------------ queries
+    def names(self) -> list[str]:
+        return sorted(self._backends)
+
+    def entry(self, name: str) -> BackendEntry:
+        if name in self._conflicts:
+            raise BackendConflictError(self._conflict_message(name))
+        try:
+            return self._backends[name]
+        except KeyError:
+            available = ", ".join(self.names()) or "none"
+            raise UnknownBackendError(
+                f"unknown backend {name!r}; available backends: {available}"
+            ) from None
+
+    def entries(self) -> list[BackendEntry]:
+        return [self._backends[n] for n in self.names()]
+
+    def available(self) -> list[BackendInfo]:
+        return [e.info for e in self.entries()]
+
+    def get(self, name: str, *, weights: Any = None, device: str = "auto",
+            **options: Any) -> Colorizer:
+        entry = self.entry(name)
+        return entry.factory(weights=weights, device=device, **options)
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _default
+    if _default is None:
+        _default = Registry()
+    return _default
+
+
+def reload_plugins() -> Registry:
+    """Forget loaded plugins and discover them again (after installing a plugin)."""
+    global _default
+    _default = None
+    return default_registry()

@@ -1,0 +1,238 @@
+"""The generic training loop: one `fit` for every backend."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .. import weights as wts
+from ..device import resolve_device
+from ..image import write_bytes_atomic, write_image
+from .data import collect, split_paths
+
+
+@dataclass
+class TrainConfig:
+    """Options shared by every backend's training (the CLI's common flags)."""
+
+    data: list[str]
+    out: Path
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    val_fraction: float = 0.1
+    device: str = "auto"
+    amp: bool = True
+    workers: int = 0
+    resume: bool = False
+    steps_per_epoch: int | None = None
+    time_limit_min: float | None = None
+    half: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainTask(Protocol):
+    """What a backend supplies to `fit`."""
+
+    name: str
+
+    def build_model(self) -> torch.nn.Module: ...
+
+    def config_dict(self) -> dict[str, Any]: ...
+
+    def datasets(self, train: list[Path], val: list[Path], cfg: TrainConfig) -> tuple[Any, Any]: ...
+
+    def optimizer(self, model: torch.nn.Module, cfg: TrainConfig) -> tuple[Any, Any]: ...
+
+    def loss(self, model: torch.nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+    def samples(self, model: torch.nn.Module, batch: Any) -> list[torch.Tensor]: ...
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _to(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to(v, device) for k, v in batch.items()}
+    return batch
+
+
+def save_grid(path: Path, columns: list[torch.Tensor], rows: int = 8) -> None:
+    """Rows of [input | prediction | truth] images (N, 3, H, W) in [0, 1] -> PNG."""
+    cols = [c[:rows].detach().float().cpu().clamp(0, 1) for c in columns]
+    grid = torch.cat([torch.cat(list(c), dim=1) for c in cols], dim=2)  # (3, rows*H, k*W)
+    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    write_image(path, arr, overwrite=True)
+
+
+def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Train `task` as `cfg` says; returns a summary (also stored in the weights metadata)."""
+    from tqdm.auto import tqdm
+
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    use_amp = cfg.amp and device.type == "cuda"
+    paths = collect(cfg.data)
+    train_paths, val_paths = split_paths(paths, cfg.val_fraction)
+    train_ds, val_ds = task.datasets(train_paths, val_paths, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                          num_workers=cfg.workers, generator=gen, pin_memory=device.type == "cuda",
+                          persistent_workers=cfg.workers > 0)
+    val_dl = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False) if val_ds else None
+
+    model = task.build_model().to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer, scheduler = task.optimizer(model, cfg)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    out = Path(cfg.out)
+    ckpt_path = out.with_suffix(".ckpt")
+    sample_dir = out.with_name(out.stem + "_samples")
+    state = {"epoch": 0, "step": 0, "best": math.inf, "history": [], "elapsed": 0.0}
+    if cfg.resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt.get("scheduler"):
+            scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        state = ckpt["state"]
+        random.setstate(ckpt["rng"]["python"])
+        np.random.set_state(ckpt["rng"]["numpy"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        print(f"resumed from {ckpt_path} at epoch {state['epoch']}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out.with_suffix(".val.txt"),
+                       "".join(f"{p.name}\n" for p in val_paths).encode(), overwrite=True)
+    start = time.time() - state["elapsed"]
+    steps = cfg.steps_per_epoch
+
+    for epoch in range(state["epoch"], cfg.epochs):
+        model.train()
+        total = steps if steps else len(train_dl)
+        bar = tqdm(total=total, desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress, leave=False)
+        running, n = 0.0, 0
+        it = iter(train_dl)
+        for _ in range(total):
+            try:
+                batch = next(it)
+            except StopIteration:
+                it = iter(train_dl)
+                batch = next(it)
+            batch = _to(batch, device)
+            with torch.autocast(device.type, enabled=use_amp):
+                loss, logs = task.loss(model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss.item()} at step "
+                                         f"{state['step']}; lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if scheduler is not None and getattr(scheduler, "per_step", False):
+                scheduler.step()
+            state["step"] += 1
+            running += loss.item()
+            n += 1
+            bar.set_postfix(loss=f"{running / n:.4f}")
+            bar.update()
+        bar.close()
+
+        val_logs: dict[str, float] = {}
+        if val_dl is not None:
+            model.eval()
+            sums: dict[str, float] = {}
+            count = 0
+            with torch.no_grad():
+                for i, batch in enumerate(val_dl):
+                    batch = _to(batch, device)
+                    vloss, logs = task.loss(model, batch)
+                    for k, v in {"loss": vloss.item(), **logs}.items():
+                        sums[k] = sums.get(k, 0.0) + float(v)
+                    count += 1
+                    if i == 0:
+                        save_grid(sample_dir / f"epoch_{epoch + 1:03d}.png",
+                                  task.samples(model, batch))
+            val_logs = {f"val_{k}": v / count for k, v in sums.items()}
+        val_loss = val_logs.get("val_loss", running / max(n, 1))
+        if scheduler is not None and not getattr(scheduler, "per_step", False):
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(val_loss)
+            else:
+                scheduler.step()
+        state["elapsed"] = time.time() - start
+        record = {"epoch": epoch + 1, "train_loss": running / max(n, 1), **val_logs,
+                  "lr": optimizer.param_groups[0]["lr"], "elapsed_s": round(state["elapsed"], 1)}
+        state["history"].append(record)
+        state["epoch"] = epoch + 1
+        print(json.dumps(record), flush=True)
+        if val_loss < state["best"]:
+            state["best"] = val_loss
+            _save_weights(task, model, cfg, state, device, len(train_paths), len(val_paths))
+        ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict(), "state": state,
+                "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                        "torch": torch.get_rng_state()}}
+        tmp = ckpt_path.with_suffix(".ckpt.part")
+        torch.save(ckpt, tmp)
+        os.replace(tmp, ckpt_path)
+        if cfg.time_limit_min and state["elapsed"] > cfg.time_limit_min * 60:
+            print(f"time limit of {cfg.time_limit_min} min reached after epoch {epoch + 1}")
+            break
+    if not out.exists():  # no validation improvement recorded (e.g. zero epochs run)
+        _save_weights(task, model, cfg, state, device, len(train_paths), len(val_paths))
+    return {"out": str(out), "best_val_loss": state["best"], "epochs": state["epoch"],
+            "history": state["history"]}
+
+
+def _save_weights(task: TrainTask, model: torch.nn.Module, cfg: TrainConfig, state: dict,
+                  device: torch.device, n_train: int, n_val: int) -> None:
+    meta = {
+        "backend": task.name,
+        "config": task.config_dict(),
+        "training": {
+            "data": [str(d) for d in cfg.data], "n_train_images": n_train,
+            "n_val_images": n_val, "val_fraction": cfg.val_fraction,
+            "epochs_done": state["epoch"] + 1 if not state["history"] else state["history"][-1]["epoch"],
+            "steps": state["step"], "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "seed": cfg.seed, "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "seconds": round(state["elapsed"], 1), "torch": torch.__version__,
+            "extra": {k: v for k, v in cfg.extra.items()},
+        },
+        "metrics": state["history"][-1] if state["history"] else {},
+        "commit": git_commit(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    wts.save(cfg.out, model.state_dict(), meta, half=cfg.half)

@@ -1,0 +1,242 @@
+"""Finding, verifying, loading and saving model weights (``.safetensors`` + SHA-256).
+
+Shipped weights live in ``colorplug/weights/`` with ``manifest.json`` listing each file's
+SHA-256; every load checks it. ``COLORPLUG_WEIGHTS_DIR`` is searched before the shipped
+folder (its own ``manifest.json`` or ``FILE.sha256`` sidecars are checked the same way).
+``weights=`` also takes a path (checked when a manifest or sidecar names it), a URL with
+its checksum (``https://host/file.safetensors#sha256=HEX``; downloaded once into
+``~/.cache/colorplug``, never without the user asking) or a backend's weights enum member.
+Loading into a model is strict: missing, unexpected or mis-shaped tensors are an error.
+"""
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import os
+import struct
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import WeightsError
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST = "manifest.json"
+META_KEY = "colorplug"
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """A named weights file: shipped (``filename``) or downloadable (``url`` + ``sha256``)."""
+
+    filename: str
+    sha256: str | None = None
+    url: str | None = None
+    description: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+class WeightsEnum(enum.Enum):
+    """Base for per-backend weights enums, in the manner of torchvision's."""
+
+    @property
+    def spec(self) -> WeightsSpec:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    path: Path
+    sha256: str | None  # expected checksum, None when nothing names one
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("COLORPLUG_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "colorplug")
+    return Path(base)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _expected_sha(path: Path) -> str | None:
+    manifest = path.parent / MANIFEST
+    if manifest.exists():
+        try:
+            entries = json.loads(manifest.read_text())
+        except (OSError, ValueError) as exc:
+            raise WeightsError(f"cannot read weights manifest {str(manifest)!r}: {exc}") from None
+        entry = entries.get(path.name)
+        if entry is not None:
+            return entry["sha256"] if isinstance(entry, dict) else str(entry)
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.exists():
+        return sidecar.read_text().split()[0].strip().lower()
+    return None
+
+
+def _find(filename: str) -> Path:
+    dirs = [Path(d) for d in [os.environ.get("COLORPLUG_WEIGHTS_DIR")] if d] + [SHIPPED_DIR]
+    for d in dirs:
+        if (d / filename).exists():
+            return d / filename
+    raise WeightsError(f"weights file {filename!r} not found in {', '.join(map(str, dirs))}; "
+                       "reinstall colorplug, set COLORPLUG_WEIGHTS_DIR, or pass weights=PATH")
+
+
+def download(url: str, sha256: str) -> Path:
+    """Fetch `url` into the cache (once), verifying its SHA-256; atomic."""
+    name = Path(urllib.parse.urlparse(url).path).name or "weights.safetensors"
+    dest = cache_dir() / "weights" / f"{sha256[:12]}-{name}"
+    if dest.exists() and sha256_file(dest) == sha256:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:
+            while block := resp.read(1 << 20):
+                fh.write(block)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(f"cannot download weights from {url}: {exc}") from None
+    got = sha256_file(tmp)
+    if got != sha256:
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(f"weights downloaded from {url} have sha256 {got}, expected "
+                           f"{sha256}; not used")
+    os.replace(tmp, dest)
+    return dest
+
+
+def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
+    """Turn a user's ``weights=`` value into a file path and its expected checksum."""
+    if weights is None:
+        if default is None:
+            raise WeightsError("this backend has no shipped weights; pass weights=PATH")
+        weights = default
+    if isinstance(weights, WeightsEnum):
+        weights = weights.spec
+    if isinstance(weights, WeightsSpec):
+        if weights.url:
+            if not weights.sha256:
+                raise WeightsError(f"weights URL {weights.url} needs a sha256 to be trusted")
+            return ResolvedWeights(download(weights.url, weights.sha256), weights.sha256)
+        path = _find(weights.filename)
+        return ResolvedWeights(path, _expected_sha(path) or weights.sha256)
+    if isinstance(weights, str) and "://" in weights:
+        url, _, frag = weights.partition("#")
+        sha = dict(urllib.parse.parse_qsl(frag)).get("sha256")
+        if not sha:
+            raise WeightsError(f"weights URL {url} needs its checksum: append #sha256=HEX")
+        return ResolvedWeights(download(url, sha.lower()), sha.lower())
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights).expanduser()
+        if not path.exists():
+            raise WeightsError(f"weights file not found: {str(path)!r}")
+        return ResolvedWeights(path, _expected_sha(path))
+    raise WeightsError(f"weights must be None, a path, a URL or a weights enum member; "
+                       f"got {type(weights).__name__}")
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The colorplug metadata stored in a .safetensors header (empty dict if none)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            raw_len = fh.read(8)
+            if len(raw_len) != 8:
+                raise ValueError("file shorter than a safetensors header")
+            (n,) = struct.unpack("<Q", raw_len)
+            if n > 100_000_000:
+                raise ValueError("implausible header size")
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"cannot read weights {str(path)!r}: truncated or corrupt .safetensors file "
+                           f"({exc})") from None
+    meta = header.get("__metadata__", {}) or {}
+    return json.loads(meta[META_KEY]) if META_KEY in meta else {}
+
+
+def load_file(resolved: ResolvedWeights) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify and read a weights file -> (state_dict, metadata)."""
+    from safetensors.torch import load
+
+    path = resolved.path
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"cannot read weights {str(path)!r}: {exc}") from None
+    if resolved.sha256:
+        got = hashlib.sha256(data).hexdigest()
+        if got != resolved.sha256.lower():
+            raise WeightsError(f"weights file {str(path)!r} is corrupt or was modified: sha256 "
+                               f"{got[:16]}..., expected {resolved.sha256[:16]}...")
+    meta = read_metadata(path)
+    try:
+        state = load(data)
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise WeightsError(f"cannot read weights {str(path)!r}: truncated or corrupt "
+                           f".safetensors file ({exc})") from None
+    return state, meta
+
+
+def load_into(model: Any, state: Mapping[str, Any], *, source: str) -> None:
+    """Strict load: every key must match in name and shape, else a WeightsError."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:5])}"
+                         f"{' ...' if len(unexpected) > 5 else ''}")
+        if shapes:
+            parts.append("shape mismatch " + "; ".join(shapes[:3]))
+        raise WeightsError(f"weights {source} do not fit this model: " + "; ".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
+def save(path: str | os.PathLike, state: Mapping[str, Any], metadata: Mapping[str, Any], *,
+         half: bool = False) -> str:
+    """Write weights + metadata atomically, and a ``.sha256`` sidecar; return the sha256."""
+    from safetensors.torch import save as st_save
+
+    import torch
+
+    tensors = {}
+    for k, v in state.items():
+        v = v.detach().cpu().contiguous()
+        if half and v.is_floating_point():
+            v = v.to(torch.float16)
+        tensors[k] = v
+    data = st_save(tensors, metadata={META_KEY: json.dumps(dict(metadata), default=str)})
+    from .image import write_bytes_atomic
+
+    write_bytes_atomic(path, data, overwrite=True)
+    digest = hashlib.sha256(data).hexdigest()
+    write_bytes_atomic(Path(str(path) + ".sha256"),
+                       f"{digest}  {Path(path).name}\n".encode(), overwrite=True)
+    return digest
+
+
+def update_manifest(folder: str | os.PathLike, filename: str) -> str:
+    """Record a file's SHA-256 and size in ``folder/manifest.json``; return the sha256."""
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    entries = json.loads(manifest.read_text()) if manifest.exists() else {}
+    digest = sha256_file(folder / filename)
+    entries[filename] = {"sha256": digest, "size": (folder / filename).stat().st_size}
+    manifest.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    return digest

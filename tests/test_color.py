@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import skimage.color as skc
+import torch
+
+from colorplug import color
+
+EDGES = np.array([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0],
+                  [0, 1, 1], [1, 0, 1], [0.04045, 0.04045, 0.04045], [0.5, 0.5, 0.5]])
+
+
+@pytest.fixture
+def colours():
+    rng = np.random.default_rng(1)
+    return np.concatenate([rng.random((2000, 3)), EDGES])
+
+
+def test_rgb_to_lab_matches_skimage(colours):
+    assert np.abs(color.rgb_to_lab(colours) - skc.rgb2lab(colours)).max() < 1e-3
+    assert np.abs(color.rgb_to_lab(colours.astype(np.float32)) - skc.rgb2lab(colours)).max() < 1e-3
+
+
+def test_lab_to_rgb_matches_skimage_including_out_of_gamut():
+    rng = np.random.default_rng(2)
+    lab = np.stack([rng.uniform(0, 100, 3000), rng.uniform(-128, 127, 3000),
+                    rng.uniform(-128, 127, 3000)], -1)
+    with pytest.warns(UserWarning):  # skimage warns about its own clipping of negative Z
+        ref = skc.lab2rgb(lab)
+    ours = color.lab_to_rgb(lab)
+    assert np.abs(ours - ref).max() < 1e-3
+    assert ours.min() >= 0 and ours.max() <= 1  # gamut clipping
+
+
+def test_round_trip_and_white_black(colours):
+    assert np.abs(color.lab_to_rgb(color.rgb_to_lab(colours)) - colours).max() < 1e-6
+    # skimage's rounded matrix puts sRGB white at a*, b* of a few thousandths, as here
+    assert color.rgb_to_lab(np.ones(3)) == pytest.approx([100, 0, 0], abs=1e-2)
+    assert color.rgb_to_lab(np.zeros(3)) == pytest.approx([0, 0, 0], abs=1e-6)
+
+
+def test_lightness_helpers(colours):
+    assert np.abs(color.lightness_from_rgb(colours) - skc.rgb2lab(colours)[:, 0]).max() < 1e-3
+    g = np.linspace(0, 1, 101)
+    assert np.abs(color.lightness_from_gray(g) - skc.rgb2lab(np.stack([g] * 3, -1))[:, 0]
+                  ).max() < 1e-3
+    assert np.abs(color.gray_from_lightness(color.lightness_from_gray(g)) - g).max() < 1e-9
+
+
+def test_torch_matches_numpy_and_is_differentiable(colours):
+    t = torch.tensor(colours.T.reshape(3, -1, 1), requires_grad=True)
+    lab = color.rgb_to_lab_torch(t)
+    assert np.abs(lab.detach()[:, :, 0].T.numpy() - skc.rgb2lab(colours)).max() < 1e-3
+    lab.sum().backward()
+    assert torch.isfinite(t.grad).all()
+    back = color.lab_to_rgb_torch(lab.detach())
+    assert torch.allclose(back, t.detach(), atol=1e-5)
+    batch = torch.rand(2, 3, 4, 5)
+    assert color.rgb_to_lab_torch(batch).shape == (2, 3, 4, 5)

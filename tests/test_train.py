@@ -1,0 +1,66 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import colorplug
+from colorplug import weights as wts
+from colorplug.cli import main
+from colorplug.train import split_paths
+
+
+def test_split_is_deterministic_by_name(tmp_path):
+    from pathlib import Path
+
+    paths = [Path(f"/x/img{i}.jpg") for i in range(200)]
+    train, val = split_paths(paths, 0.1)
+    assert 8 <= len(val) <= 35 and len(train) + len(val) == 200
+    _, val_again = split_paths(list(reversed(paths)) + [Path("/y/new.png")], 0.1)
+    assert set(p.name for p in val) <= set(p.name for p in val_again)
+
+
+def test_two_step_training_writes_loadable_weights(photo_dir, tmp_path, capsys):
+    out = tmp_path / "run" / "ae.safetensors"
+    args = ["train", "autoencoder", "--data", str(photo_dir), "--out", str(out),
+            "--epochs", "2", "--steps-per-epoch", "1", "--batch-size", "4",
+            "--val-fraction", "0.3", "--device", "cpu", "--quiet"]
+    assert main(args) == 0
+    assert out.exists() and (out.parent / "ae.safetensors.sha256").exists()
+    assert (out.parent / "ae_samples" / "epoch_001.png").exists()
+    assert out.with_suffix(".ckpt").exists()
+    meta = wts.read_metadata(out)
+    assert meta["backend"] == "autoencoder" and meta["config"]["variant"] == "none"
+    assert meta["training"]["n_val_images"] >= 1
+    assert meta["training"]["n_train_images"] + meta["training"]["n_val_images"] == 6
+    c = colorplug.get("autoencoder", weights=out, device="cpu")
+    assert c.colorize(np.zeros((5, 5), np.uint8)).shape == (5, 5, 3)
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith("{")]
+    assert [l["epoch"] for l in lines] == [1, 2]
+
+    # resume continues from the checkpoint instead of starting over
+    assert main(args[:-1] + ["--epochs", "3", "--resume", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "resumed from" in printed
+    assert [json.loads(l)["epoch"] for l in printed.splitlines() if l.startswith("{")] == [3]
+
+
+def test_same_seed_same_weights(photo_dir, tmp_path):
+    outs = []
+    for run in ("a", "b"):
+        out = tmp_path / run / "ae.safetensors"
+        main(["train", "autoencoder", "--data", str(photo_dir), "--out", str(out), "--epochs",
+              "1", "--steps-per-epoch", "2", "--batch-size", "2", "--device", "cpu", "--quiet"])
+        outs.append(wts.load_file(wts.resolve(out, None))[0])
+    assert all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
+
+
+def test_train_errors(tmp_path, capsys):
+    assert main(["train"]) == 2
+    assert "trainable backends: autoencoder" in capsys.readouterr().err
+    assert main(["train", "gray", "--data", "x", "--out", "y"]) == 2
+    assert "nothing to train" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "autoencoder", "--data", str(tmp_path / "empty"), "--out",
+                 str(tmp_path / "w.safetensors"), "--quiet"]) == 2
+    assert "no image files" in capsys.readouterr().err
