@@ -2,8 +2,9 @@
 
 The formulas and constants follow `skimage.color` so results agree with it to 1e-3.
 sRGB values are in [0, 1]; L* in [0, 100]; a*, b* roughly in [-128, 127].
-Lab -> sRGB results outside the sRGB gamut are clipped to [0, 1] (``clip=True``), which can
-change L* of very saturated colours by a little: documented in docs/color.md.
+Lab -> sRGB results outside the sRGB gamut are clipped to [0, 1] by `lab_to_rgb`, which
+changes L* of saturated colours; `lab_to_rgb_in_gamut` (what the colorize pipeline uses)
+reduces chroma instead and keeps L*. See docs/color.md.
 """
 from __future__ import annotations
 
@@ -53,18 +54,46 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
                     axis=-1).astype(dtype, copy=False)
 
 
-def lab_to_rgb(lab: np.ndarray, clip: bool = True) -> np.ndarray:
-    """Lab (..., 3) -> sRGB (..., 3); out-of-gamut values clipped to [0, 1] if `clip`."""
+def lab_to_linear(lab: np.ndarray, clamp_z: bool = True) -> np.ndarray:
+    """Lab (..., 3) -> linear sRGB, not clipped (values outside [0, 1] are out of gamut)."""
     lab = np.asarray(lab)
     dtype = np.float64 if lab.dtype == np.float64 else np.float32
     lab = lab.astype(dtype, copy=False)
     fy = (lab[..., 0] + 16.0) / 116.0
     fx = fy + lab[..., 1] / 500.0
-    fz = np.maximum(fy - lab[..., 2] / 200.0, 0)  # skimage clips negative z the same way
+    fz = fy - lab[..., 2] / 200.0
+    if clamp_z:
+        fz = np.maximum(fz, 0)  # skimage clips negative z the same way
     xyz = np.stack([_finv(fx) * WHITE_D65[0], _finv(fy) * WHITE_D65[1],
                     _finv(fz) * WHITE_D65[2]], axis=-1).astype(dtype, copy=False)
-    rgb = linear_to_srgb(xyz @ RGB_FROM_XYZ.T.astype(dtype))
+    return xyz @ RGB_FROM_XYZ.T.astype(dtype)
+
+
+def lab_to_rgb(lab: np.ndarray, clip: bool = True) -> np.ndarray:
+    """Lab (..., 3) -> sRGB (..., 3); out-of-gamut values clipped to [0, 1] if `clip`."""
+    rgb = linear_to_srgb(lab_to_linear(lab))
     return np.clip(rgb, 0, 1) if clip else rgb
+
+
+def lab_to_rgb_in_gamut(lab: np.ndarray) -> np.ndarray:
+    """Lab -> sRGB keeping L*: out-of-gamut colours are desaturated, not clipped.
+
+    Per-channel clipping (`lab_to_rgb`) shifts the lightness of saturated colours (by
+    several L* units for a saturated red at L* 30). Here each out-of-gamut colour is mixed
+    in linear light with the neutral gray of the same luminance Y, just enough to fit:
+    Y (hence L*) is unchanged exactly and the colour moves on a straight line towards the
+    white point in chromaticity, which keeps its dominant wavelength (hue, closely).
+    """
+    lin = lab_to_linear(lab, clamp_z=False)
+    y = lin @ XYZ_FROM_RGB[1].astype(lin.dtype)
+    y = np.clip(y, 0, 1)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        over = np.where(lin > 1, (1 - y) / (lin - y), 1.0)
+        under = np.where(lin < 0, y / (y - lin), 1.0)
+    t = np.clip(np.minimum(over, under).min(axis=-1, keepdims=True), 0, 1)
+    t = np.nan_to_num(t, nan=0.0)
+    lin = y + t * (lin - y)
+    return np.clip(linear_to_srgb(np.clip(lin, 0, 1)), 0, 1)
 
 
 def lightness_from_gray(gray: np.ndarray) -> np.ndarray:

@@ -3,8 +3,8 @@
 A backend subclasses `ChromaColorizer` and implements `predict_chroma`, which receives
 lightness maps and returns a*b* maps at whatever size the model works at. This class does
 the rest for every backend the same way: input validation, bilinear upsampling of a*b* to
-the input size, recombination with the input's own L* in CIE Lab, conversion to sRGB,
-gamut clipping, alpha and output dtype. Work on the full-size image is done in strips of
+the input size, recombination with the input's own L* in CIE Lab, conversion to sRGB
+(out-of-gamut colours lose chroma, not lightness), alpha and output dtype. Work on the full-size image is done in strips of
 rows so memory stays bounded for very large images.
 """
 from __future__ import annotations
@@ -57,7 +57,7 @@ def recombine(lightness: np.ndarray, ab_small: np.ndarray, alpha: np.ndarray | N
         r1 = min(h, r0 + step)
         ab = upsample_rows(ab_small, h, w, r0, r1)
         lab = np.concatenate([lightness[r0:r1, :, None], ab], axis=-1)
-        rgb = color.lab_to_rgb(lab)
+        rgb = color.lab_to_rgb_in_gamut(lab)
         out[r0:r1] = finish(rgb, None if alpha is None else alpha[r0:r1], output_dtype)
     return out
 

@@ -56,3 +56,19 @@ def test_torch_matches_numpy_and_is_differentiable(colours):
     assert torch.allclose(back, t.detach(), atol=1e-5)
     batch = torch.rand(2, 3, 4, 5)
     assert color.rgb_to_lab_torch(batch).shape == (2, 3, 4, 5)
+
+
+def test_gamut_mapping_keeps_lightness_and_hue():
+    lab = np.array([[30.0, 80.0, 60.0], [50.0, 0.0, 0.0], [90.0, -100.0, 90.0],
+                    [60.0, 20.0, -10.0], [0.0, 50.0, 50.0], [100.0, -30.0, 40.0]])
+    rgb = color.lab_to_rgb_in_gamut(lab)
+    assert rgb.min() >= 0 and rgb.max() <= 1
+    back = color.rgb_to_lab(rgb)
+    assert np.abs(back[:, 0] - lab[:, 0]).max() < 0.05       # lightness kept
+    clipped_l = color.rgb_to_lab(color.lab_to_rgb(lab))[:, 0]
+    assert np.abs(clipped_l - lab[:, 0]).max() > 2            # plain clipping would not
+    assert np.allclose(rgb[[1, 3]], color.lab_to_rgb(lab[[1, 3]]))  # in-gamut untouched
+    hue_in = np.arctan2(lab[0, 2], lab[0, 1])
+    hue_out = np.arctan2(back[0, 2], back[0, 1])
+    # desaturating in linear light keeps the dominant wavelength; Lab hue drifts a little
+    assert abs(hue_in - hue_out) < 0.3 and np.hypot(*back[0, 1:]) > 20
