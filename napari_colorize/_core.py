@@ -1,0 +1,66 @@
+"""Qt-free logic of the napari widget: slice iteration and layer-to-colorplug plumbing.
+
+Kept apart from the widget so it can be tested and reused without a viewer.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+import colorplug
+
+
+def plane_shape(data: Any, rgb: bool) -> tuple[tuple[int, ...], tuple[int, int]]:
+    """(leading shape, (H, W)) of layer data; the last two (or three for RGB) axes are a plane."""
+    shape = tuple(int(s) for s in data.shape)
+    plane = shape[-3:-1] if rgb else shape[-2:]
+    lead = shape[:-3] if rgb else shape[:-2]
+    if len(plane) != 2 or 0 in shape:
+        raise colorplug.InputError(f"layer data of shape {shape} has no 2-D image plane")
+    return lead, (plane[0], plane[1])
+
+
+def points_to_hints(points_layer: Any) -> list[tuple]:
+    """A napari Points layer -> colorplug hint points (x, y, colour, radius), last two axes."""
+    data = np.asarray(points_layer.data)
+    if data.size == 0:
+        raise colorplug.InputError(f"the hints layer {points_layer.name!r} has no points")
+    colours = np.asarray(points_layer.face_color)[:, :3]
+    sizes = np.broadcast_to(np.asarray(points_layer.size, dtype=float).reshape(-1), (len(data),))
+    return [(float(p[-1]), float(p[-2]), tuple(float(v) for v in c), max(float(s) / 2, 1.0))
+            for p, c, s in zip(data, colours, sizes)]
+
+
+def colorize_stack(data: Any, colorizer: Any, *, rgb: bool, reference: Any = None,
+                   hints: Any = None) -> Iterator[tuple[int, int, np.ndarray | None]]:
+    """Colorize every plane of an nD layer, one at a time (dask arrays are read per plane).
+
+    Yields (done, total, None) after each plane, and finally (total, total, result) with
+    the uint8 RGB result of shape data.shape (+ 3 unless already RGB). Stopping the
+    iteration early leaves nothing half-written.
+    """
+    lead, (h, w) = plane_shape(data, rgb)
+    total = int(np.prod(lead)) if lead else 1
+    out = np.empty(lead + (h, w, 3), np.uint8)
+    for i, idx in enumerate(np.ndindex(*lead) if lead else [()]):
+        plane = np.asarray(data[idx])
+        result = colorizer.colorize(plane, reference=reference, hints=hints)
+        out[idx] = result[..., :3]
+        yield i + 1, total, None
+    yield total, total, out
+
+
+def run_sync(data: Any, colorizer: Any, *, rgb: bool, reference: Any = None, hints: Any = None,
+             on_progress: Callable[[int, int], None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> np.ndarray | None:
+    """Drive `colorize_stack` in the calling thread; None if stopped."""
+    for done, total, result in colorize_stack(data, colorizer, rgb=rgb, reference=reference,
+                                              hints=hints):
+        if result is not None:
+            return result
+        if on_progress:
+            on_progress(done, total)
+        if should_stop and should_stop():
+            return None
+    return None

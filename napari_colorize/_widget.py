@@ -1,0 +1,194 @@
+"""The "Colorize" dock widget: choose a layer and a backend, run in a worker thread."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label, PushButton
+
+import colorplug
+
+from ._core import colorize_stack, plane_shape, points_to_hints
+
+if TYPE_CHECKING:
+    import napari
+
+SYNC_ENV = "COLORPLUG_NAPARI_SYNC"  # "1": run in the calling thread (tests, debugging)
+DEVICES = ["auto", "cpu", "cuda"]
+
+
+@dataclass
+class _Failure:
+    message: str
+
+
+class ColorizeWidget(Container):
+    """Colorize an image layer (2D, or nD slice by slice) with any colorplug backend."""
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer") -> None:
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self.result_layer: Any = None
+        self._infos = {info.name: info for info in colorplug.available()}
+        names = list(self._infos)
+        default = colorplug.default_backend()
+        self.image = ComboBox(label="Image", choices=self._image_choices, nullable=True)
+        self.backend = ComboBox(label="Backend", choices=names,
+                                value=default if default in names else (names or [None])[0])
+        self.description = Label(label="")
+        self.reference = ComboBox(label="Reference", choices=self._image_choices, nullable=True)
+        self.hints = ComboBox(label="Hints", choices=self._hint_choices, nullable=True)
+        self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
+        self.run_button = PushButton(text="Run")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.extend([self.image, self.backend, self.description, self.reference, self.hints,
+                     self.device, self.run_button, self.cancel_button])
+        self.description.native.setWordWrap(True)
+        self.native.setMaximumWidth(420)
+        self.backend.changed.connect(self._on_backend)
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        for event in ("inserted", "removed", "reordered"):
+            getattr(self.viewer.layers.events, event).connect(self._refresh_layers)
+        self._refresh_layers()
+        self._on_backend()
+
+    # ---------------------------------------------------------------- choices
+    def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        from napari.layers import Image
+
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _hint_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        from napari.layers import Image, Points
+
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Points) or (isinstance(layer, Image) and layer.rgb)]
+
+    def _refresh_layers(self, _event: Any = None) -> None:
+        for box in (self.image, self.reference, self.hints):
+            box.reset_choices()
+        if self.image.value is None:
+            candidates = [v for _, v in self._image_choices() if not v.rgb] or \
+                         [v for _, v in self._image_choices()]
+            if candidates:
+                self.image.value = candidates[-1]
+        if self.reference.value is None:
+            colour = [v for _, v in self._image_choices() if v.rgb and v is not self.image.value]
+            if colour:
+                self.reference.value = colour[-1]
+
+    def _on_backend(self, _event: Any = None) -> None:
+        info = self._infos.get(self.backend.value)
+        self.description.value = info.description if info else ""
+        self.reference.visible = bool(info and info.accepts_reference)
+        self.hints.visible = bool(info and info.supports_hints)
+
+    # ---------------------------------------------------------------- running
+    def _request(self) -> dict[str, Any]:
+        """Everything a run needs, read from the widget; raises ColorplugError if unusable."""
+        layer = self.image.value
+        if layer is None:
+            raise colorplug.InputError("no image layer: add a grayscale image layer first")
+        name = self.backend.value
+        info = self._infos.get(name)
+        if info is None:
+            raise colorplug.UnknownBackendError(f"no backend selected (available: "
+                                                f"{', '.join(self._infos) or 'none'})")
+        reference = hints = None
+        if info.accepts_reference and self.reference.value is not None:
+            ref = self.reference.value
+            data = ref.data
+            lead = data.ndim - (3 if ref.rgb else 2)
+            reference = np.asarray(data[(0,) * lead]) if lead > 0 else np.asarray(data)
+            if not ref.rgb:
+                raise colorplug.InputError(f"the reference layer {ref.name!r} is grayscale; "
+                                           f"backend {name!r} needs an RGB (colour) layer")
+        if info.needs_reference and reference is None:
+            raise colorplug.MissingReferenceError(f"backend {name!r} needs a reference: "
+                                                  "choose an RGB image layer as Reference")
+        if info.supports_hints and self.hints.value is not None:
+            from napari.layers import Points
+
+            h = self.hints.value
+            hints = points_to_hints(h) if isinstance(h, Points) else np.asarray(h.data)
+        rgb = bool(layer.rgb)
+        options: dict[str, Any] = {"device": self.device.value}
+        if not rgb:  # what the user sees is what gets colorized
+            options["intensity_range"] = tuple(float(v) for v in layer.contrast_limits)
+        lead, _ = plane_shape(layer.data, rgb)
+        return {"layer": layer, "backend": name, "rgb": rgb, "reference": reference,
+                "hints": hints, "options": options, "total": int(np.prod(lead)) if lead else 1}
+
+    def _job(self, req: dict[str, Any]):
+        """Generator run by the worker: one yield per plane, returns the result."""
+        try:
+            colorizer = colorplug.get(req["backend"], **req["options"])
+            for done, _total, result in colorize_stack(
+                    req["layer"].data, colorizer, rgb=req["rgb"], reference=req["reference"],
+                    hints=req["hints"]):
+                if result is not None:
+                    return result
+                yield done
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
+            return _Failure(f"{type(exc).__name__}: {exc}" if not isinstance(
+                exc, colorplug.ColorplugError) else str(exc))
+        return _Failure("nothing was colorized")
+
+    def run(self, _event: Any = None) -> None:
+        """Start colorizing the chosen layer (in a worker thread unless SYNC_ENV is set)."""
+        from napari.utils.notifications import show_error
+
+        try:
+            req = self._request()
+        except colorplug.ColorplugError as exc:
+            show_error(str(exc))
+            return
+        self.result_layer = None
+        desc = f"colorize ({req['backend']})"
+        if os.environ.get(SYNC_ENV, "") == "1":
+            from napari.utils import progress
+
+            gen = self._job(req)
+            with progress(total=req["total"], desc=desc) as pbar:
+                while True:
+                    try:
+                        next(gen)
+                        pbar.update(1)
+                    except StopIteration as stop:
+                        self._finish(req, stop.value)
+                        break
+            return
+        from napari.qt.threading import thread_worker
+
+        worker = thread_worker(self._job, progress={"total": req["total"], "desc": desc},
+                               start_thread=False)(req)
+        worker.returned.connect(lambda result: self._finish(req, result))
+        worker.finished.connect(self._idle)
+        self.worker = worker
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        worker.start()
+
+    def cancel(self, _event: Any = None) -> None:
+        """Stop between planes; no layer is added for a cancelled run."""
+        if self.worker is not None:
+            self.worker.quit()
+
+    def _idle(self) -> None:
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+
+    def _finish(self, req: dict[str, Any], result: Any) -> None:
+        from napari.utils.notifications import show_error
+
+        if isinstance(result, _Failure) or result is None:
+            show_error(result.message if result is not None else "colorize failed")
+            return
+        layer = req["layer"]
+        self.result_layer = self.viewer.add_image(
+            result, rgb=True, name=f"{layer.name} (colorized: {req['backend']})",
+            scale=layer.scale, translate=layer.translate)

@@ -1,0 +1,220 @@
+"""The napari dock widget, in a real (offscreen, Xvfb) viewer with pytest-qt."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari", reason="napari extra not installed: pip install -e '.[napari]'")
+if not os.environ.get("DISPLAY") and not shutil.which("Xvfb"):
+    pytest.skip("napari's viewer needs a display: install xvfb (see README)", allow_module_level=True)
+
+from colorplug import color  # noqa: E402
+from napari_colorize._core import colorize_stack  # noqa: E402
+from napari_colorize._widget import SYNC_ENV, ColorizeWidget  # noqa: E402
+
+SLOW_PLUGIN = '''
+import time, numpy as np, colorplug
+from colorplug.pipeline import ChromaColorizer
+INFO = colorplug.BackendInfo(name="slowpaint", description="test: 0.2 s per plane")
+class Slow(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        time.sleep(0.2)
+        return [np.full((2, 2, 2), [0.0, 40.0], np.float32) for _ in lightness]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("slowpaint", lambda weights=None, device="auto", **o: Slow(**o), INFO)
+'''
+
+REF_PLUGIN = '''
+import numpy as np, colorplug
+from colorplug.pipeline import ChromaColorizer
+INFO = colorplug.BackendInfo(name="refmean", description="test: mean chroma of the reference",
+                             needs_reference=True)
+class RefMean(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        ab = reference[..., 1:].reshape(-1, 2).mean(0)
+        return [np.broadcast_to(ab, (2, 2, 2)).astype(np.float32) for _ in lightness]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("refmean", lambda weights=None, device="auto", **o: RefMean(**o), INFO)
+'''
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    shown: list[str] = []
+    import napari.utils.notifications as notes
+
+    monkeypatch.setattr(notes, "show_error", lambda msg: shown.append(str(msg)))
+    return shown
+
+
+@pytest.fixture
+def sync(monkeypatch):
+    monkeypatch.setenv(SYNC_ENV, "1")
+
+
+def input_lightness(data, lo, hi):
+    return color.lightness_from_gray(np.clip((data.astype(np.float64) - lo) / (hi - lo), 0, 1))
+
+
+def test_gray_2d_layer_becomes_rgb_layer(make_napari_viewer, sync, errors, gray_image):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(gray_image, name="cells", scale=(0.5, 0.25), translate=(3, 4),
+                             contrast_limits=(0, 255))
+    widget = ColorizeWidget(viewer)
+    assert widget.image.value is layer and widget.backend.value == "autoencoder"
+    widget.device.value = "cpu"
+    widget.run()
+    assert errors == []
+    out = viewer.layers[-1]
+    assert out is widget.result_layer and out.rgb
+    assert out.name == "cells (colorized: autoencoder)"
+    assert out.data.shape == gray_image.shape + (3,) and out.data.dtype == np.uint8
+    assert np.allclose(out.scale, layer.scale) and np.allclose(out.translate, layer.translate)
+    dl = color.lightness_from_rgb(out.data / 255.0) - input_lightness(gray_image, 0, 255)
+    assert np.abs(dl).mean() < 1.0
+
+
+def test_uint16_stack_uses_contrast_limits(make_napari_viewer, sync, errors):
+    rng = np.random.default_rng(0)
+    stack = (rng.random((4, 30, 40)) * 3000 + 1000).astype(np.uint16)
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(stack, name="zstack", contrast_limits=(1500, 3500))
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "gray"
+    widget.run()
+    out = widget.result_layer
+    assert out.data.shape == (4, 30, 40, 3)
+    expected = input_lightness(stack, 1500, 3500)
+    assert np.abs(color.lightness_from_rgb(out.data / 255.0) - expected).mean() < 0.5
+    assert layer.contrast_limits == [1500, 3500]
+
+
+def test_dask_stack_is_read_plane_by_plane(make_napari_viewer, sync, errors):
+    da = pytest.importorskip("dask.array")
+    reads: list[tuple] = []
+
+    def load(block, block_info=None):
+        reads.append(block_info[0]["chunk-location"])
+        return block
+
+    base = (np.arange(3 * 20 * 24) % 251).reshape(3, 20, 24).astype(np.uint8)
+    lazy = da.from_array(base, chunks=(1, 20, 24)).map_blocks(load, dtype=np.uint8)
+    viewer = make_napari_viewer()
+    viewer.add_image(lazy, name="lazy", contrast_limits=(0, 255))
+    reads.clear()
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "gray"
+    widget.run()
+    assert widget.result_layer.data.shape == (3, 20, 24, 3)
+    assert sorted(set(reads)) == [(0, 0, 0), (1, 0, 0), (2, 0, 0)]
+    assert len(reads) == 3  # each plane read once, never the whole array
+
+
+def test_reference_layer_steers_backend(make_napari_viewer, sync, errors, make_plugin):
+    make_plugin("colorplug-refmean", {"refmean": "cp_test_refmean"}, {"cp_test_refmean": REF_PLUGIN})
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(np.full((20, 30), 120, np.uint8), name="gray")
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "refmean"
+    assert not widget.reference.native.isHidden() and widget.hints.native.isHidden()
+    widget.run()
+    assert "needs a reference" in errors[-1]
+    viewer.add_image(np.full((10, 10), 50, np.uint8), name="gray ref")
+    widget.image.value = gray
+    widget.reference.value = viewer.layers["gray ref"]
+    widget.run()
+    assert "grayscale" in errors[-1]
+    red = np.zeros((10, 10, 3), np.uint8)
+    red[...] = (200, 40, 40)
+    viewer.add_image(red, name="red ref", rgb=True)
+    widget.image.value = gray
+    widget.reference.value = viewer.layers["red ref"]
+    widget.run()
+    lab = color.rgb_to_lab(widget.result_layer.data / 255.0)
+    assert lab[..., 1].mean() > 30  # red reference -> red output
+    assert len(errors) == 2
+
+
+def test_errors_are_notifications(make_napari_viewer, sync, errors, monkeypatch):
+    viewer = make_napari_viewer()
+    widget = ColorizeWidget(viewer)
+    widget.run()
+    assert "no image layer" in errors[-1]
+    viewer.add_image(np.zeros((8, 8), np.uint8), name="img")
+    widget.device.value = "cuda"
+    import torch
+
+    if not torch.cuda.is_available():
+        widget.run()
+        assert "CUDA is not available" in errors[-1]
+        assert len(viewer.layers) == 1
+    widget.device.value = "cpu"
+    monkeypatch.setenv("COLORPLUG_WEIGHTS_DIR", "/nonexistent")
+    import colorplug.weights as w
+
+    monkeypatch.setattr(w, "SHIPPED_DIR", w.SHIPPED_DIR.parent / "no-weights-here")
+    widget.run()
+    assert "not found" in errors[-1] and len(viewer.layers) == 1
+    widget.backend.value = "gray"
+    widget.run()  # still usable after errors
+    assert len(viewer.layers) == 2
+
+
+def test_third_party_backend_in_chooser(make_napari_viewer, make_plugin):
+    make_plugin("colorplug-slowpaint", {"slowpaint": "cp_test_slowpaint"},
+                {"cp_test_slowpaint": SLOW_PLUGIN})
+    widget = ColorizeWidget(make_napari_viewer())
+    assert "slowpaint" in widget.backend.choices
+    widget.backend.value = "slowpaint"
+    assert widget.description.value == "test: 0.2 s per plane"
+
+
+def test_threaded_run_and_cancel_mid_stack(make_napari_viewer, qtbot, make_plugin, errors):
+    make_plugin("colorplug-slowpaint", {"slowpaint": "cp_test_slowpaint2"},
+                {"cp_test_slowpaint2": SLOW_PLUGIN})
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full((3, 12, 12), 100, np.uint8), name="short")
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "slowpaint"
+    widget.run()  # threaded: returns at once
+    assert not widget.run_button.enabled and widget.cancel_button.enabled
+    qtbot.waitUntil(lambda: widget.result_layer is not None, timeout=10000)
+    assert widget.result_layer.data.shape == (3, 12, 12, 3)
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=5000)
+
+    viewer.add_image(np.full((40, 12, 12), 100, np.uint8), name="long")
+    widget.image.value = viewer.layers["long"]
+    planes: list[int] = []
+    widget.run()
+    widget.worker.yielded.connect(planes.append)
+    qtbot.waitUntil(lambda: len(planes) >= 1, timeout=10000)
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=10000)
+    assert len(planes) < 40
+    assert [l.name for l in viewer.layers] == ["short", "short (colorized: slowpaint)", "long"]
+    assert errors == []
+
+
+def test_colorize_stack_never_reads_whole_array():
+    class Planes:
+        shape, dtype, ndim = (5, 6, 7), np.dtype(np.uint8), 3
+
+        def __getitem__(self, idx):
+            assert len(idx) == 1, "only single planes may be read"
+            return np.full((6, 7), 40 * idx[0], np.uint8)
+
+        def __array__(self, *a, **k):
+            raise AssertionError("the whole stack was loaded")
+
+    from colorplug.backends.gray import GrayColorizer
+
+    steps = list(colorize_stack(Planes(), GrayColorizer(), rgb=False))
+    assert [s[0] for s in steps] == [1, 2, 3, 4, 5, 5]
+    assert steps[-1][2][3, 0, 0, 0] == 120
