@@ -228,6 +228,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------- gimp
+def cmd_gimp(args: argparse.Namespace) -> int:
+    from . import gimp_install
+
+    gimp_dir = Path(args.gimp_dir) if args.gimp_dir else None
+    if args.action == "install":
+        target = gimp_install.install(gimp_dir)
+        print(f"installed the GIMP plug-in: {target}\n(colorplug runs with {sys.executable}; "
+              "restart GIMP, then Filters > Colors > Colorize (colorplug)...)")
+    else:
+        removed = gimp_install.uninstall(gimp_dir)
+        print(f"removed {removed}" if removed else "the GIMP plug-in was not installed")
+    return 0
+
+
 # ------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="colorplug",
@@ -266,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--self-reference", action="store_true",
                    help="use each photo itself as reference (sanity check)")
     s.add_argument("-q", "--quiet", action="store_true")
+    s = sub.add_parser("gimp", help="install or remove the GIMP 3 plug-in")
+    s.add_argument("action", choices=["install", "uninstall"])
+    s.add_argument("--gimp-dir", help="GIMP 3 user folder (default: GIMP's own, or "
+                   "$GIMP3_DIRECTORY)")
     return p
 
 
@@ -276,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_train(argv[1:])
         args = build_parser().parse_args(argv)
         handler = {"list": cmd_list, "plugins": cmd_plugins, "info": cmd_info,
-                   "colorize": cmd_colorize, "eval": cmd_eval}[args.command]
+                   "colorize": cmd_colorize, "eval": cmd_eval, "gimp": cmd_gimp}[args.command]
         return handler(args)
     except ColorplugError as exc:
         _err(str(exc))

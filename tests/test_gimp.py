@@ -1,0 +1,179 @@
+"""The GIMP 3 plug-in, run in real GIMP (gimp-console-3.0, batch mode, headless).
+
+Where `gimp-console-3.0` is on PATH it is used directly. Otherwise, as root, the project's
+chroot recipe (../shared/tools/gimp3/run_gimp3_batch.sh, or $COLORPLUG_GIMP_RUNNER) runs
+Debian trixie's GIMP 3.0.4, with the host's Python reached through `host-run`. Without
+either the tests skip with that reason. Each test is one GIMP run (about 5 s).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import colorplug
+from colorplug import gimp_install
+from colorplug.image import write_image
+
+from .conftest import REPO
+
+SCENARIO = Path(__file__).parent / "gimp" / "scenario.py"
+RUNNER = Path(os.environ.get("COLORPLUG_GIMP_RUNNER",
+                             REPO.parent / "shared" / "tools" / "gimp3" / "run_gimp3_batch.sh"))
+NATIVE = shutil.which("gimp-console-3.0")
+if not NATIVE and not (RUNNER.exists() and os.geteuid() == 0):
+    pytest.skip("no GIMP 3: neither gimp-console-3.0 on PATH nor (as root) the chroot "
+                f"runner {RUNNER}", allow_module_level=True)
+
+REF_PLUGIN = '''
+import numpy as np, colorplug
+from colorplug.pipeline import ChromaColorizer
+INFO = colorplug.BackendInfo(name="refmean", description="test: mean chroma of the reference",
+                             needs_reference=True)
+class RefMean(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        ab = reference[..., 1:].reshape(-1, 2).mean(0)
+        return [np.broadcast_to(ab, (2, 2, 2)).astype(np.float32) for _ in lightness]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("refmean", lambda weights=None, device="auto", **o: RefMean(**o), INFO)
+'''
+
+
+def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.ndarray | None = None,
+             select: list[int] | None = None, pythonpath: str = "") -> dict:
+    """Install the plug-in with `colorplug gimp install`, run one scenario in GIMP."""
+    work = tmp_path / "gimp"
+    (work / "tmp").mkdir(parents=True)
+    plugin = gimp_install.install(work / "gimpdir")
+    write_image(work / "input.png", image)  # 16-bit colour PNGs too
+    spec = {"input": str(work / "input.png"), "out": str(work), "args": args,
+            "select": select}
+    if reference is not None:
+        Image.fromarray(reference).save(work / "reference.png")
+        spec["reference"] = str(work / "reference.png")
+    (work / "spec.json").write_text(json.dumps(spec))
+    env_python = f"/usr/bin/env PYTHONPATH={pythonpath} {sys.executable}" if pythonpath \
+        else sys.executable
+    if NATIVE:
+        env = dict(os.environ, GIMP3_DIRECTORY=str(work / "gimpdir"), TMPDIR=str(work / "tmp"),
+                   COLORPLUG_PYTHON=env_python)
+        code = (f"import sys; sys.argv = [{str(SCENARIO)!r}, {str(work / 'spec.json')!r}]; "
+                f"exec(open({str(SCENARIO)!r}).read())")
+        cmd = [NATIVE, "-i", "--batch-interpreter", "python-fu-eval", "-b", code, "--quit"]
+    else:
+        env = dict(os.environ)
+        cmd = [str(RUNNER), "batch", "--host-escape", "--plugin", str(plugin),
+               "--bind", str(tmp_path), "--env", f"TMPDIR={work / 'tmp'}",
+               "--env", f"COLORPLUG_PYTHON=host-run {env_python}",
+               str(SCENARIO), str(work / "spec.json")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    summary_path = work / "summary.json"
+    assert summary_path.exists(), f"GIMP run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    summary = json.loads(summary_path.read_text())
+    summary["log"] = proc.stderr
+    summary["tmp_left"] = sorted(p.name for p in (work / "tmp").iterdir()
+                                 if p.name.startswith("colorplug-gimp"))
+    for layer in summary["layers"]:
+        dtype = np.dtype("<u2") if layer["depth"] == 16 else np.uint8
+        layer["pixels"] = np.fromfile(layer["path"], dtype=dtype).reshape(
+            layer["height"], layer["width"], 4)
+    return summary
+
+
+@pytest.fixture
+def gray8() -> np.ndarray:
+    y, x = np.mgrid[0:48, 0:64]
+    img = (x * 3 + y * 2).astype(np.uint8)
+    img[10:30, 20:40] = 210
+    return img
+
+
+def test_gray_image_gets_a_new_colour_layer_matching_the_api(tmp_path, gray8):
+    s = run_gimp(tmp_path, gray8, {"backend": "autoencoder", "device": "cpu"})
+    assert s["status"] == "success", s["error"]
+    assert s["base_type"] == 0  # converted to RGB to hold colour
+    names = [layer["name"] for layer in s["layers"]]
+    assert names == ["Background (colorized: autoencoder)", "Background"]
+    expected = colorplug.get("autoencoder", device="cpu", intensity_range="dtype").colorize(gray8)
+    got = s["layers"][0]["pixels"][..., :3]
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert (s["layers"][1]["pixels"][..., 0] == gray8).all()  # source layer untouched
+    assert s["tmp_left"] == []  # temporary pixel files removed
+
+
+def test_rgb_with_alpha_and_selection(tmp_path, gray8):
+    rgb = np.stack([gray8, np.roll(gray8, 5, 1), 255 - gray8], -1).astype(np.uint8)
+    alpha = np.tile(np.linspace(30, 255, 64).astype(np.uint8), (48, 1))
+    rgba = np.dstack([rgb, alpha])
+    s = run_gimp(tmp_path, rgba, {"backend": "autoencoder", "device": "cpu"},
+                 select=[8, 6, 30, 20])
+    assert s["status"] == "success", s["error"]
+    new = s["layers"][0]["pixels"]
+    assert s["layers"][0]["alpha"] and (new[..., 3] == alpha).all()  # alpha kept
+    expected = colorplug.get("autoencoder", device="cpu").colorize(rgba)
+    inside = np.zeros((48, 64), bool)
+    inside[6:26, 8:38] = True
+    diff = np.abs(new[..., :3].astype(int) - expected[..., :3].astype(int)).max(-1)
+    assert diff[inside].max() <= 1                       # selected area colorized
+    assert (new[~inside][..., :3] == rgb[~inside]).all()  # the rest unchanged
+
+
+def test_reference_layer_and_high_bit_depth(tmp_path, make_plugin):
+    site = make_plugin("colorplug-refmean", {"refmean": "cp_test_refmean"},
+                       {"cp_test_refmean": REF_PLUGIN})
+    # A reference colour layer needs an RGB image (GIMP converts layers of GRAY images to
+    # gray), so the photo to colorize is a gray-looking layer of a 16-bit RGB image.
+    gray16 = (np.linspace(0, 65535, 40 * 30).reshape(30, 40)).astype(np.uint16)
+    ref = np.zeros((16, 16, 3), np.uint8)
+    ref[...] = (40, 160, 60)  # green
+    s = run_gimp(tmp_path, np.repeat(gray16[..., None], 3, -1), {"backend": "refmean"},
+                 reference=ref, pythonpath=str(site))
+    assert s["status"] == "success", s["error"]
+    assert "U16" in s["precision"]
+    out = s["layers"][0]["pixels"]
+    assert out.dtype == np.uint16
+    expected = colorplug.registry.Registry().get("refmean", intensity_range="dtype",
+                                                 output_dtype="uint16").colorize(gray16, reference=ref)
+    assert np.abs(out[..., :3].astype(int) - expected.astype(int)).max() <= 64  # 16-bit rounding
+    lab = colorplug.color.rgb_to_lab(out[..., :3] / 65535.0)
+    assert lab[15, 20, 1] < -20  # green: negative a*
+
+
+def test_error_reaches_gimp_and_image_is_unchanged(tmp_path, gray8, make_plugin):
+    site = make_plugin("colorplug-refmean", {"refmean": "cp_test_refmean2"},
+                       {"cp_test_refmean2": REF_PLUGIN.replace("refmean", "refmean")})
+    s = run_gimp(tmp_path, gray8, {"backend": "refmean"}, pythonpath=str(site))
+    assert s["status"] == "execution-error"
+    assert "needs a colour reference" in s["error"]
+    assert [layer["name"] for layer in s["layers"]] == ["Background"]
+    assert s["base_type"] == 1  # still a GRAY image: nothing was changed
+    assert (s["layers"][0]["pixels"][..., 0] == gray8).all()
+    assert s["tmp_left"] == []
+
+
+def test_missing_python_is_reported(tmp_path, gray8, monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    s = run_gimp(tmp_path, gray8, {"backend": "autoencoder"})
+    assert s["status"] == "execution-error"
+    assert "python" in s["error"].lower() and "colorplug gimp install" in s["error"]
+
+
+def test_install_and_uninstall(tmp_path, capsys):
+    from colorplug.cli import main
+
+    assert main(["gimp", "install", "--gimp-dir", str(tmp_path)]) == 0
+    target = tmp_path / "plug-ins" / "colorplug_gimp" / "colorplug_gimp.py"
+    assert target.exists() and os.access(target, os.X_OK)
+    cfg = json.loads((target.parent / "colorplug_gimp.json").read_text())
+    assert cfg["python"] == [sys.executable]
+    assert main(["gimp", "uninstall", "--gimp-dir", str(tmp_path)]) == 0
+    assert not target.parent.exists()
