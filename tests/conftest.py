@@ -77,6 +77,23 @@ def colorplug_register_colorizers(register):
 '''
 
 
+# A backend that needs a reference and paints its mean chroma (napari and GIMP tests).
+REF_PLUGIN = '''
+import numpy as np, colorplug
+from colorplug.pipeline import ChromaColorizer
+INFO = colorplug.BackendInfo(name="refmean", description="test: mean chroma of the reference",
+                             needs_reference=True)
+class RefMean(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        ab = reference[..., 1:].reshape(-1, 2).mean(0)
+        return [np.broadcast_to(ab, (2, 2, 2)).astype(np.float32) for _ in lightness]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("refmean", lambda weights=None, device="auto", **o: RefMean(**o), INFO)
+'''
+
+
 @pytest.fixture
 def gray_image() -> np.ndarray:
     """A 37x53 uint8 gradient with a bright disc: odd sizes, full tonal range."""

@@ -22,7 +22,7 @@ import colorplug
 from colorplug import gimp_install
 from colorplug.image import write_image
 
-from .conftest import REPO
+from .conftest import REF_PLUGIN, REPO
 
 SCENARIO = Path(__file__).parent / "gimp" / "scenario.py"
 RUNNER = Path(os.environ.get("COLORPLUG_GIMP_RUNNER",
@@ -32,20 +32,6 @@ if not NATIVE and not (RUNNER.exists() and os.geteuid() == 0):
     pytest.skip("no GIMP 3: neither gimp-console-3.0 on PATH nor (as root) the chroot "
                 f"runner {RUNNER}", allow_module_level=True)
 
-REF_PLUGIN = '''
-import numpy as np, colorplug
-from colorplug.pipeline import ChromaColorizer
-INFO = colorplug.BackendInfo(name="refmean", description="test: mean chroma of the reference",
-                             needs_reference=True)
-class RefMean(ChromaColorizer):
-    info = INFO
-    def predict_chroma(self, lightness, *, reference, hints):
-        ab = reference[..., 1:].reshape(-1, 2).mean(0)
-        return [np.broadcast_to(ab, (2, 2, 2)).astype(np.float32) for _ in lightness]
-@colorplug.hookimpl
-def colorplug_register_colorizers(register):
-    register("refmean", lambda weights=None, device="auto", **o: RefMean(**o), INFO)
-'''
 
 
 def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.ndarray | None = None,
@@ -150,7 +136,7 @@ def test_reference_layer_and_high_bit_depth(tmp_path, make_plugin):
 
 def test_error_reaches_gimp_and_image_is_unchanged(tmp_path, gray8, make_plugin):
     site = make_plugin("colorplug-refmean", {"refmean": "cp_test_refmean2"},
-                       {"cp_test_refmean2": REF_PLUGIN.replace("refmean", "refmean")})
+                       {"cp_test_refmean2": REF_PLUGIN})
     s = run_gimp(tmp_path, gray8, {"backend": "refmean"}, pythonpath=str(site))
     assert s["status"] == "execution-error"
     assert "needs a colour reference" in s["error"]

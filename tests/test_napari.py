@@ -12,6 +12,8 @@ if not os.environ.get("DISPLAY") and not shutil.which("Xvfb"):
     pytest.skip("napari's viewer needs a display: install xvfb (see README)", allow_module_level=True)
 
 from colorplug import color  # noqa: E402
+
+from .conftest import REF_PLUGIN  # noqa: E402
 from napari_colorize._core import colorize_stack  # noqa: E402
 from napari_colorize._widget import SYNC_ENV, ColorizeWidget  # noqa: E402
 
@@ -29,20 +31,6 @@ def colorplug_register_colorizers(register):
     register("slowpaint", lambda weights=None, device="auto", **o: Slow(**o), INFO)
 '''
 
-REF_PLUGIN = '''
-import numpy as np, colorplug
-from colorplug.pipeline import ChromaColorizer
-INFO = colorplug.BackendInfo(name="refmean", description="test: mean chroma of the reference",
-                             needs_reference=True)
-class RefMean(ChromaColorizer):
-    info = INFO
-    def predict_chroma(self, lightness, *, reference, hints):
-        ab = reference[..., 1:].reshape(-1, 2).mean(0)
-        return [np.broadcast_to(ab, (2, 2, 2)).astype(np.float32) for _ in lightness]
-@colorplug.hookimpl
-def colorplug_register_colorizers(register):
-    register("refmean", lambda weights=None, device="auto", **o: RefMean(**o), INFO)
-'''
 
 
 @pytest.fixture
