@@ -27,6 +27,7 @@ from .protocol import BackendInfo, Colorizer
 BUILTIN_PLUGINS = (
     "colorplug.backends.gray",
     "colorplug.backends.autoencoder",
+    "colorplug.backends.fusion",
 )
 ENTRY_POINT_GROUP = "colorplug"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton
+from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
 
 import colorplug
 
@@ -42,10 +42,11 @@ class ColorizeWidget(Container):
         self.reference = ComboBox(label="Reference", choices=self._image_choices, nullable=True)
         self.hints = ComboBox(label="Hints", choices=self._hint_choices, nullable=True)
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
+        self.working_size = SpinBox(label="Working size", min=32, max=4096, step=8, value=256)
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.extend([self.image, self.backend, self.description, self.reference, self.hints,
-                     self.device, self.run_button, self.cancel_button])
+                     self.device, self.working_size, self.run_button, self.cancel_button])
         self.description.native.setWordWrap(True)
         self.native.setMaximumWidth(420)
         self.backend.changed.connect(self._on_backend)
@@ -86,6 +87,10 @@ class ColorizeWidget(Container):
         self.description.value = info.description if info else ""
         self.reference.visible = bool(info and info.accepts_reference)
         self.hints.visible = bool(info and info.supports_hints)
+        sizable = bool(info and info.extra.get("configurable_working_size"))
+        self.working_size.visible = sizable
+        if sizable and isinstance(info.working_size, int):
+            self.working_size.value = info.working_size
 
     # ---------------------------------------------------------------- running
     def _request(self) -> dict[str, Any]:
@@ -117,6 +122,8 @@ class ColorizeWidget(Container):
             hints = points_to_hints(h) if isinstance(h, Points) else np.asarray(h.data)
         rgb = bool(layer.rgb)
         options: dict[str, Any] = {"device": self.device.value}
+        if info.extra.get("configurable_working_size"):
+            options["working_size"] = int(self.working_size.value)
         if not rgb:  # what the user sees is what gets colorized
             options["intensity_range"] = tuple(float(v) for v in layer.contrast_limits)
         lead, _ = plane_shape(layer.data, rgb)

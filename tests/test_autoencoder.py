@@ -71,7 +71,7 @@ def test_cuda_without_cuda_is_a_clear_error():
 
 
 def test_module_level_colorize_uses_default_backend(gray_image, monkeypatch):
-    assert colorplug.default_backend() == "autoencoder"
+    assert colorplug.default_backend() == "fusion"
     monkeypatch.setenv("COLORPLUG_DEFAULT_BACKEND", "gray")
     out = colorplug.colorize(gray_image)
     assert np.array_equal(out[..., 0], gray_image)

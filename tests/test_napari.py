@@ -56,7 +56,8 @@ def test_gray_2d_layer_becomes_rgb_layer(make_napari_viewer, sync, errors, gray_
     layer = viewer.add_image(gray_image, name="cells", scale=(0.5, 0.25), translate=(3, 4),
                              contrast_limits=(0, 255))
     widget = ColorizeWidget(viewer)
-    assert widget.image.value is layer and widget.backend.value == "autoencoder"
+    assert widget.image.value is layer and widget.backend.value == "fusion"  # the default
+    widget.backend.value = "autoencoder"
     widget.device.value = "cpu"
     widget.run()
     assert errors == []
@@ -112,6 +113,7 @@ def test_reference_layer_steers_backend(make_napari_viewer, sync, errors, make_p
     widget = ColorizeWidget(viewer)
     widget.backend.value = "refmean"
     assert not widget.reference.native.isHidden() and widget.hints.native.isHidden()
+    assert widget.working_size.native.isHidden()  # refmean has no working size option
     widget.run()
     assert "needs a reference" in errors[-1]
     viewer.add_image(np.full((10, 10), 50, np.uint8), name="gray ref")
@@ -128,6 +130,20 @@ def test_reference_layer_steers_backend(make_napari_viewer, sync, errors, make_p
     lab = color.rgb_to_lab(widget.result_layer.data / 255.0)
     assert lab[..., 1].mean() > 30  # red reference -> red output
     assert len(errors) == 2
+
+
+def test_working_size_reaches_fusion(make_napari_viewer, sync, errors):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full((40, 90), 128, np.uint8), name="g")
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "fusion"
+    assert not widget.working_size.native.isHidden() and widget.working_size.value == 256
+    widget.working_size.value = 100  # not a multiple of 8: colorplug's error, as a notification
+    widget.run()
+    assert "working_size must be a multiple of 8" in errors[-1]
+    widget.working_size.value = 64
+    widget.run()
+    assert widget.result_layer.data.shape == (40, 90, 3)
 
 
 def test_errors_are_notifications(make_napari_viewer, sync, errors, monkeypatch):

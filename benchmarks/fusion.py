@@ -1,0 +1,63 @@
+"""fusion colorize time on CPU: 1 MP and 4 MP with the shipped weights, and the speed of
+untrained width variants (0.25 / 0.5 / 1.0) at the same working size, side by side.
+
+    python benchmarks/fusion.py [--threads 2] [--out benchmarks/results/fusion_cpu.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def timed(fn, reps: int) -> float:
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import colorplug
+    from colorplug import weights as wts
+    from colorplug.backends.fusion.model import FusionConfig, FusionNet
+
+    res: dict = {"threads": args.threads, "shipped": {}, "widths_untrained": {}}
+    c = colorplug.get("fusion", device="cpu")
+    for label, shape in (("1MP", (1024, 1024)), ("4MP", (2048, 2048))):
+        gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        res["shipped"][label] = timed(lambda: c.colorize(gray), args.reps)
+        print(f"fusion (shipped, width {c.model.cfg.width}) {label}: {res['shipped'][label]:.3f} s")
+    gray = np.random.default_rng(0).integers(0, 256, (1024, 1024), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as d:
+        for width in (0.25, 0.5, 1.0):
+            net = FusionNet(FusionConfig(width=width))
+            path = Path(d) / f"w{width}.safetensors"
+            wts.save(path, net.state_dict(), {"config": net.cfg.to_dict()})
+            cw = colorplug.get("fusion", weights=path, device="cpu")
+            res["widths_untrained"][str(width)] = timed(lambda: cw.colorize(gray), args.reps)
+            print(f"width {width}: 1MP {res['widths_untrained'][str(width)]:.3f} s")
+    if args.out:
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as fh:
+            json.dump(res, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

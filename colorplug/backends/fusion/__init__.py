@@ -1,0 +1,32 @@
+"""The `fusion` backend: global and local features fused (Iizuka, Simo-Serra & Ishikawa 2016).
+
+Registered through the plugin hook like any third-party backend; torch is imported only
+when the backend is built.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ...hookspecs import hookimpl
+from ...protocol import BackendInfo
+
+INFO = BackendInfo(
+    name="fusion",
+    description="Low-, mid- and global-level features fused (Iizuka et al. 2016); any "
+                "resolution; an optional reference image steers the global colour prior.",
+    accepts_reference=True,
+    working_size=256,
+    trainer="colorplug.backends.fusion.train",
+    extra={"configurable_working_size": True},
+)
+
+
+def build(*, weights: Any = None, device: str = "auto", **options: Any) -> Any:
+    from .colorizer import FusionColorizer
+
+    return FusionColorizer(weights=weights, device=device, **options)
+
+
+@hookimpl
+def colorplug_register_colorizers(register):  # type: ignore[no-untyped-def]
+    register("fusion", build, INFO)

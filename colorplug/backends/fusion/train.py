@@ -1,0 +1,134 @@
+"""Training `fusion`: MSE on normalized a*b* (+ alpha * cross-entropy with scene labels),
+AdamW with linear warm-up and cosine decay, on 224x224 crops (local = global input)."""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ...color import lab_to_rgb_torch, rgb_to_lab_torch
+from ...errors import InputError
+from ...train import PhotoDataset, TrainConfig
+from .model import FusionConfig, FusionNet, ab_to_unit, unit_to_ab
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--width", type=float, default=0.25, help="channel width multiplier")
+    parser.add_argument("--labels", default=None,
+                        help="scene labels: a CSV (file,label) or 'folders' (sub-folder names)")
+    parser.add_argument("--alpha", type=float, default=1 / 300,
+                        help="weight of the classification loss (the paper's 1/300)")
+    parser.add_argument("--crop", type=int, default=224)
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up steps")
+    parser.set_defaults(lr=1e-3, batch_size=32, epochs=20)
+
+
+def read_labels(spec: str | None, paths: list[Path]) -> tuple[dict[str, int], list[str]]:
+    """file name -> class index, from a CSV (file,label) or sub-folder names."""
+    if not spec:
+        return {}, []
+    if spec == "folders":
+        names = {p.name: p.parent.name for p in paths}
+    else:
+        with open(spec, newline="") as fh:
+            names = {row[0]: row[1] for row in csv.reader(fh) if row and row[0] != "file"}
+    classes = sorted(set(names.values()))
+    if len(classes) < 2:
+        raise InputError(f"labels {spec!r} give {len(classes)} class(es); need at least 2")
+    index = {c: i for i, c in enumerate(classes)}
+    return {k: index[v] for k, v in names.items()}, classes
+
+
+class LabelledPhotos(PhotoDataset):
+    def __init__(self, paths, size, labels: dict[str, int], **kw) -> None:
+        super().__init__(paths, size, **kw)
+        self.labels = [labels.get(p.name, -100) for p in self.paths]  # -100: ignored by CE
+
+    def __getitem__(self, index: int):
+        return super().__getitem__(index), self.labels[index % len(self.labels)]
+
+
+class FusionTask:
+    name = "fusion"
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.label_map: dict[str, int] = {}
+        self.classes: list[str] = []
+        self.cfg = FusionConfig(width=args.width, global_size=224)
+
+    def build_model(self) -> FusionNet:
+        return FusionNet(self.cfg)
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.cfg.to_dict()
+
+    def datasets(self, train: list[Path], val: list[Path], cfg: TrainConfig):
+        self.label_map, self.classes = read_labels(self.args.labels, train + val)
+        if self.classes:
+            self.cfg = FusionConfig(width=self.args.width, num_classes=len(self.classes))
+        steps = cfg.steps_per_epoch or 50
+        crop = self.args.crop
+        kw = {"cache_side": crop * 2}
+        if self.classes:
+            train_ds = LabelledPhotos(train, crop, self.label_map,
+                                      samples_per_epoch=steps * cfg.batch_size, **kw)
+            val_ds = LabelledPhotos(val, crop, self.label_map, train=False, **kw) if val else None
+        else:
+            train_ds = PhotoDataset(train, crop, samples_per_epoch=steps * cfg.batch_size, **kw)
+            val_ds = PhotoDataset(val, crop, train=False, **kw) if val else None
+        self.total_steps = steps * cfg.epochs
+        return train_ds, val_ds
+
+    def optimizer(self, model: torch.nn.Module, cfg: TrainConfig):
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        warmup, total = self.args.warmup, max(self.total_steps, 1)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        sched.per_step = True
+        return opt, sched
+
+    def _split(self, batch):
+        if isinstance(batch, (list, tuple)):
+            return batch[0], batch[1]
+        return batch, None
+
+    def loss(self, model: torch.nn.Module, batch):
+        rgb, labels = self._split(batch)
+        lab = rgb_to_lab_torch(rgb.float())
+        lightness = lab[:, :1] / 100.0
+        target = ab_to_unit(F.avg_pool2d(lab[:, 1:], 2))
+        pred, logits = model(lightness, lightness)
+        mse = F.mse_loss(pred.float(), target)
+        logs = {"mse": mse.item()}
+        loss = mse
+        if logits is not None and labels is not None and (labels >= 0).any():
+            ce = F.cross_entropy(logits.float(), labels, ignore_index=-100)
+            loss = mse + self.args.alpha * ce
+            logs["ce"] = ce.item()
+        with torch.no_grad():
+            logs["chroma"] = unit_to_ab(pred.float()).norm(dim=1).mean().item()
+        return loss, logs
+
+    def samples(self, model: torch.nn.Module, batch) -> list[torch.Tensor]:
+        rgb, _ = self._split(batch)
+        lab = rgb_to_lab_torch(rgb.float())
+        pred, _ = model(lab[:, :1] / 100.0, lab[:, :1] / 100.0)
+        ab = F.interpolate(unit_to_ab(pred.float()), size=rgb.shape[-2:], mode="bilinear",
+                           align_corners=False)
+        gray = lab_to_rgb_torch(torch.cat([lab[:, :1], torch.zeros_like(ab)], 1))
+        return [gray, lab_to_rgb_torch(torch.cat([lab[:, :1], ab], 1)), rgb]
+
+
+def make_task(args: argparse.Namespace) -> FusionTask:
+    return FusionTask(args)
