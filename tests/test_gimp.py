@@ -35,7 +35,8 @@ if not NATIVE and not (RUNNER.exists() and os.geteuid() == 0):
 
 
 def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.ndarray | None = None,
-             select: list[int] | None = None, pythonpath: str = "") -> dict:
+             select: list[int] | None = None, pythonpath: str = "",
+             hints: np.ndarray | None = None, hints_offset: tuple[int, int] = (0, 0)) -> dict:
     """Install the plug-in with `colorplug gimp install`, run one scenario in GIMP."""
     work = tmp_path / "gimp"
     (work / "tmp").mkdir(parents=True)
@@ -46,6 +47,10 @@ def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.nda
     if reference is not None:
         Image.fromarray(reference).save(work / "reference.png")
         spec["reference"] = str(work / "reference.png")
+    if hints is not None:
+        Image.fromarray(hints).save(work / "hints.png")
+        spec["hints"] = str(work / "hints.png")
+        spec["hints_offset"] = list(hints_offset)
     (work / "spec.json").write_text(json.dumps(spec))
     env_python = f"/usr/bin/env PYTHONPATH={pythonpath} {sys.executable}" if pythonpath \
         else sys.executable
@@ -132,6 +137,42 @@ def test_reference_layer_and_high_bit_depth(tmp_path, make_plugin):
     assert np.abs(out[..., :3].astype(int) - expected.astype(int)).max() <= 64  # 16-bit rounding
     lab = colorplug.color.rgb_to_lab(out[..., :3] / 65535.0)
     assert lab[15, 20, 1] < -20  # green: negative a*
+
+
+HINTS_PLUGIN = '''
+import numpy as np, colorplug
+from colorplug import color
+from colorplug.pipeline import ChromaColorizer
+INFO = colorplug.BackendInfo(name="hintpaint", description="test: paints where hints are opaque",
+                             supports_hints=True)
+class HintPaint(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        mask = hints[..., 3] > 0
+        lab = color.rgb_to_lab(hints[..., :3] / 255.0)
+        ab = np.zeros(mask.shape + (2,), np.float32)
+        ab[mask] = lab[mask][:, 1:]
+        return [ab for _ in lightness]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("hintpaint", lambda weights=None, device="auto", **o: HintPaint(**o), INFO)
+'''
+
+
+def test_hints_layer_is_read_in_the_target_s_coordinates(tmp_path, gray8, make_plugin):
+    site = make_plugin("colorplug-hintpaint", {"hintpaint": "cp_test_hintpaint"},
+                       {"cp_test_hintpaint": HINTS_PLUGIN})
+    strokes = np.zeros((20, 20, 4), np.uint8)
+    strokes[5:10, 5:10] = (230, 20, 20, 255)  # a red stroke on a small, offset layer
+    rgb = np.repeat(np.full((48, 64), 120, np.uint8)[..., None], 3, -1)
+    s = run_gimp(tmp_path, rgb, {"backend": "hintpaint"}, hints=strokes, hints_offset=(30, 12),
+                 pythonpath=str(site))
+    assert s["status"] == "success", s["error"]
+    names = [layer["name"] for layer in s["layers"]]
+    out = s["layers"][names.index("Background (colorized: hintpaint)")]["pixels"][..., :3]
+    lab = colorplug.color.rgb_to_lab(out / 255.0)
+    assert lab[12 + 7, 30 + 7, 1] > 20           # the stroke, at its place in the image
+    assert np.abs(lab[0:10, 0:20, 1:]).max() < 1  # no hint elsewhere: gray
 
 
 def test_error_reaches_gimp_and_image_is_unchanged(tmp_path, gray8, make_plugin):

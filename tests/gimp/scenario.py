@@ -1,7 +1,8 @@
 """Runs inside gimp-console-3.0 (python-fu-eval batch): one colorplug plug-in scenario.
 
 sys.argv[1] is a JSON file: {"input": PNG, "out": DIR, "args": {...}, "reference": PNG?,
-"select": [x, y, w, h]?}. Calls plug-in-colorplug-colorize non-interactively through the
+"select": [x, y, w, h]?,
+"hints": PNG?, "hints_offset": [x, y]?}. Calls plug-in-colorplug-colorize non-interactively through the
 PDB, then writes every layer's pixels (RGBA, 8 or 16 bit) and a summary.json to DIR.
 `Gimp`, `Gio`, `GLib`, `Gegl` and `sys` are provided by the batch interpreter.
 """
@@ -18,6 +19,12 @@ if spec.get("reference"):
                                      Gio.File.new_for_path(spec["reference"]))
     image.insert_layer(reference, None, len(image.get_layers()))
     reference.set_visible(False)
+hints = None
+if spec.get("hints"):
+    hints = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image,
+                                 Gio.File.new_for_path(spec["hints"]))
+    image.insert_layer(hints, None, 0)
+    hints.set_offsets(*spec.get("hints_offset", [0, 0]))
 if spec.get("select"):
     x, y, w, h = spec["select"]
     image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
@@ -32,6 +39,8 @@ for key, value in spec.get("args", {}).items():
     config.set_property(key, value)
 if reference is not None:
     config.set_property("reference", reference)
+if hints is not None:
+    config.set_property("hints", hints)
 result = proc.run(config)
 status = result.index(0)
 summary = {"status": status.value_nick if hasattr(status, "value_nick") else str(status),
