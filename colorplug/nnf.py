@@ -17,8 +17,8 @@ Methods, one contract:
   tensors' device. No Python loop over pixels.
 - ``auto``: exact up to ``AUTO_EXACT_MAX`` source x target positions, PatchMatch above.
 
-Measured on 2 CPU cores (benchmarks/nnf.py, C = 64): exact 1.5 s at 128², 25.5 s at 256²;
-PatchMatch 7.9 s and 36.4 s (similarity ratio 0.998, exact-hit rate 0.96-0.98), so exact
+Measured on 2 CPU cores (benchmarks/nnf.py, C = 64): exact 1.6 s at 128², 29.8 s at 256²;
+PatchMatch 7.9 s and 36.8 s (similarity ratio 0.998, exact-hit rate 0.96-0.98), so exact
 wins on the CPU up to 256² and the crossover lies above it (PatchMatch grows as N log N,
 exact as N²). A CuPy PatchMatch for CUDA is not written yet (no GPU in the session that
 wrote this); on CUDA the torch PatchMatch runs.
@@ -63,31 +63,36 @@ def patch_vectors(feat: Any, patch_size: int = 3):
     return F.normalize(F.unfold(padded, patch_size), dim=1, eps=1e-8)
 
 
-def _exact(ps, pt, wt: int, max_elements: int):
+def _exact(s, t, patch_size: int, max_elements: int):
+    """Per image: patch vectors, then row chunks of the similarity matrix and their max."""
     import torch
 
-    b, _, ns = ps.shape
-    nt = pt.shape[2]
+    b = s.shape[0]
+    ns = s.shape[2] * s.shape[3]
+    nt, wt = t.shape[2] * t.shape[3], t.shape[3]
     chunk = max(1, max_elements // nt)
-    idx = torch.empty(b, ns, dtype=torch.long, device=ps.device)
-    sim = torch.empty(b, ns, dtype=ps.dtype, device=ps.device)
-    for i in range(b):
+    idx = torch.empty(b, ns, dtype=torch.long, device=s.device)
+    sim = torch.empty(b, ns, dtype=s.dtype, device=s.device)
+    for i in range(b):  # one image at a time: memory stays at D x (Hs*Ws + Ht*Wt)
+        ps = patch_vectors(s[i:i + 1], patch_size)[0].T.contiguous()  # [Ns, D]
+        pt = patch_vectors(t[i:i + 1], patch_size)[0]  # [D, Nt]
         for s0 in range(0, ns, chunk):
-            scores = ps[i, :, s0:s0 + chunk].T @ pt[i]  # [chunk, Nt]
-            sim[i, s0:s0 + chunk], idx[i, s0:s0 + chunk] = scores.max(dim=1)
+            sim[i, s0:s0 + chunk], idx[i, s0:s0 + chunk] = (ps[s0:s0 + chunk] @ pt).max(dim=1)
     return torch.stack([idx // wt, idx % wt], -1), sim
 
 
-def _patchmatch(ps, pt, hs: int, ws: int, ht: int, wt: int, iterations: int, seed: int):
+def _patchmatch(s, t, patch_size: int, iterations: int, seed: int):
     import torch
 
-    b, d, _ = ps.shape
-    dev = ps.device
+    b = s.shape[0]
+    hs, ws = s.shape[-2:]
+    ht, wt = t.shape[-2:]
+    dev = s.device
     gen = torch.Generator(device=dev).manual_seed(seed)
     out_idx, out_sim = [], []
     for i in range(b):  # one image at a time bounds memory to D x Hs*Ws
-        src = ps[i]
-        tgt = pt[i]
+        src = patch_vectors(s[i:i + 1], patch_size)[0]
+        tgt = patch_vectors(t[i:i + 1], patch_size)[0]
 
         def score(cy, cx):
             flat = (cy * wt + cx).reshape(-1)
@@ -132,7 +137,7 @@ def _patchmatch(ps, pt, hs: int, ws: int, ht: int, wt: int, iterations: int, see
 
 def nearest_neighbor_field(source: Any, target: Any, *, patch_size: int = 3,
                            method: str = "auto", iterations: int = 5, seed: int = 0,
-                           max_elements: int = 1 << 26):
+                           max_elements: int = 1 << 22):
     """(indices [B, Hs, Ws, 2] (y, x) into target, cosine similarity [B, Hs, Ws])."""
     import torch
 
@@ -150,8 +155,7 @@ def nearest_neighbor_field(source: Any, target: Any, *, patch_size: int = 3,
     if method == "auto":
         method = "exact" if hs * ws * ht * wt <= AUTO_EXACT_MAX else "patchmatch"
     with torch.no_grad():
-        ps, pt = patch_vectors(s, patch_size), patch_vectors(t, patch_size)
         if method == "exact":
-            idx, sim = _exact(ps, pt, wt, max_elements)
+            idx, sim = _exact(s, t, patch_size, max_elements)
             return idx.view(s.shape[0], hs, ws, 2), sim.view(s.shape[0], hs, ws)
-        return _patchmatch(ps, pt, hs, ws, ht, wt, iterations, seed)
+        return _patchmatch(s, t, patch_size, iterations, seed)
