@@ -10,6 +10,7 @@ rows so memory stays bounded for very large images.
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 import numpy as np
@@ -62,7 +63,7 @@ def recombine(lightness: np.ndarray, ab_small: np.ndarray, alpha: np.ndarray | N
     return out
 
 
-class ChromaColorizer:
+class ChromaColorizer(ABC):
     """Base class of colorizers that predict a*b* and keep the input's L*.
 
     Options common to every backend: ``intensity_range`` (see `colorplug.image`) and
@@ -79,10 +80,10 @@ class ChromaColorizer:
         self.output_dtype = output_dtype
 
     # -- to implement --------------------------------------------------------------
+    @abstractmethod
     def predict_chroma(self, lightness: list[np.ndarray], *, reference: np.ndarray | None,
                        hints: Any) -> list[np.ndarray]:
         """a*b* (h, w, 2) for each lightness map (H, W) in [0, 100]; any h, w."""
-        raise NotImplementedError
 
     # -- public API ----------------------------------------------------------------
     def colorize(self, image: Any, *, reference: Any = None, hints: Any = None
