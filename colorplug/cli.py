@@ -113,6 +113,10 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     colorizer = get(args.backend, device=args.device, output_dtype=args.output_dtype,
                     intensity_range=_parse_range(args.intensity_range))
     reference = read_image(args.reference) if args.reference else None
+    if colorizer.info.needs_reference and reference is None:
+        _err(f"backend {colorizer.info.name!r} needs a colour reference image: pass "
+             "--reference FILE")
+        return 2
     hints = read_image(args.hints) if args.hints else None
     failures = [(p, "no such file or folder") for p in missing]
     done = 0

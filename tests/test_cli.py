@@ -71,6 +71,18 @@ def test_colorize_errors_are_messages_not_tracebacks(tmp_path, capsys, gray_imag
     assert not (tmp_path / "z.png").exists()
 
 
+def test_backend_needing_a_reference_fails_fast(make_plugin, tmp_path, capsys, gray_image):
+    from .conftest import REF_PLUGIN
+
+    make_plugin("colorplug-refmean", {"refmean": "cp_test_refmean_cli"},
+                {"cp_test_refmean_cli": REF_PLUGIN})
+    Image.fromarray(gray_image).save(tmp_path / "g.png")
+    assert main(["colorize", str(tmp_path / "g.png"), "-o", str(tmp_path / "o.png"),
+                 "--backend", "refmean"]) == 2
+    assert "needs a colour reference image: pass --reference FILE" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_uninstalled_plugin_disappears_from_list(make_plugin, tmp_path):
     site = make_plugin("colorplug-tint", {"tint": "cp_test_tint"},
                        {"cp_test_tint": PLUGIN_SOURCE.format(name="tint", a=30.0)})
