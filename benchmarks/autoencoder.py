@@ -8,14 +8,12 @@ reported beside a subprocess that does the same minus the colorize call (import 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import resource
-import statistics
 import subprocess
 import sys
-import time
+
+from _common import save_json, timed
 
 CHILD = """
 import resource, sys, numpy as np, torch
@@ -53,23 +51,14 @@ def main() -> None:
                      "colorize_seconds": {}}
     for side, reps in ((512, 7), (1024, 5), (4096, 3)):
         gray = np.random.default_rng(0).integers(0, 256, (side, side), dtype=np.uint8)
-        c.colorize(gray)  # warm-up
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            c.colorize(gray)
-            times.append(time.perf_counter() - t0)
-        results["colorize_seconds"][f"{side}x{side}"] = {
-            "median": statistics.median(times), "min": min(times), "reps": reps}
-        print(f"{side}x{side}: median {statistics.median(times):.3f} s (min {min(times):.3f})")
+        t = timed(lambda: c.colorize(gray), reps)
+        results["colorize_seconds"][f"{side}x{side}"] = t
+        print(f"{side}x{side}: median {t['median']:.3f} s (min {t['min']:.3f})")
     base = peak_rss_mb(8192, args.threads, False)
     peak = peak_rss_mb(8192, args.threads, True)
     results["peak_rss_mb_8192"] = {"with_colorize": peak, "import_and_model_only": base}
     print(f"8192x8192 peak RSS: {peak:.0f} MB (import + model alone: {base:.0f} MB)")
-    if args.out:
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as fh:
-            json.dump(results, fh, indent=2)
+    save_json(args.out, results)
 
 
 if __name__ == "__main__":

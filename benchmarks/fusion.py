@@ -6,22 +6,10 @@ untrained width variants (0.25 / 0.5 / 1.0) at the same working size, side by si
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
-
-def timed(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from _common import save_json, timed
 
 
 def main() -> None:
@@ -42,7 +30,7 @@ def main() -> None:
     c = colorplug.get("fusion", device="cpu")
     for label, shape in (("1MP", (1024, 1024)), ("4MP", (2048, 2048))):
         gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-        res["shipped"][label] = timed(lambda: c.colorize(gray), args.reps)
+        res["shipped"][label] = timed(lambda: c.colorize(gray), args.reps)['median']
         print(f"fusion (shipped, width {c.model.cfg.width}) {label}: {res['shipped'][label]:.3f} s")
     gray = np.random.default_rng(0).integers(0, 256, (1024, 1024), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as d:
@@ -51,12 +39,9 @@ def main() -> None:
             path = Path(d) / f"w{width}.safetensors"
             wts.save(path, net.state_dict(), {"config": net.cfg.to_dict()})
             cw = colorplug.get("fusion", weights=path, device="cpu")
-            res["widths_untrained"][str(width)] = timed(lambda: cw.colorize(gray), args.reps)
+            res["widths_untrained"][str(width)] = timed(lambda: cw.colorize(gray), args.reps)['median']
             print(f"width {width}: 1MP {res['widths_untrained'][str(width)]:.3f} s")
-    if args.out:
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as fh:
-            json.dump(res, fh, indent=2)
+    save_json(args.out, res)
 
 
 if __name__ == "__main__":

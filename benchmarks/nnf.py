@@ -11,9 +11,9 @@ shifted by (5, 3) plus noise, so matches are structured as real CNN features are
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
+
+from _common import save_json
 
 
 def pair(b: int, c: int, side: int, seed: int):
@@ -71,10 +71,7 @@ def main() -> None:
         print(f"{side}x{side} C={c}: exact {row['exact_s']:.2f} s, patchmatch "
               f"{row['patchmatch_s']:.2f} s, similarity ratio {row['sim_ratio']:.4f}, "
               f"exact-hit rate {row['exact_hit_rate']:.3f}")
-    if args.out:
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as fh:
-            json.dump(res, fh, indent=2)
+    save_json(args.out, res)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,9 @@ Needs `pip install -e plugins/colorplug-classic`. Not a test: numbers depend on 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import time
+
+from _common import save_json, timed
 
 import numpy as np
 
@@ -38,18 +37,10 @@ def main() -> None:
                   for x, y in rng.integers(0, side, (24, 2))]
         for name, run in (("scribble", lambda: scribble.colorize(gray, hints=points)),
                           ("transfer", lambda: transfer.colorize(gray, reference=truth))):
-            times = []
-            for _ in range(args.reps):
-                t0 = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - t0)
-            results[f"{name}_seconds"][f"{side}x{side}"] = {"median": statistics.median(times),
-                                                           "min": min(times)}
-            print(f"{name} {side}x{side}: median {statistics.median(times):.2f} s")
-    if args.out:
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as fh:
-            json.dump(results, fh, indent=2)
+            t = timed(run, args.reps, warmup=False)
+            results[f"{name}_seconds"][f"{side}x{side}"] = t
+            print(f"{name} {side}x{side}: median {t['median']:.2f} s")
+    save_json(args.out, results)
 
 
 if __name__ == "__main__":

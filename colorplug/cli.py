@@ -131,9 +131,8 @@ def cmd_colorize(args: argparse.Namespace) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 out = colorizer.colorize(image, reference=reference, hints=hints)
-            for w in caught:
-                if str(w.message) not in {str(c.message) for c in caught[:caught.index(w)]}:
-                    print(f"colorplug: warning: {w.message}", file=sys.stderr)
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                print(f"colorplug: warning: {message}", file=sys.stderr)
             write_image(dst, out, overwrite=args.overwrite)
             done += 1
         except (ColorplugError, FileExistsError, OSError) as exc:

@@ -17,7 +17,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import color
-from .image import find_images, read_image, write_bytes_atomic, write_image
+from .image import (convert_dtype, find_images, intensity_to_unit, read_image,
+                    write_bytes_atomic, write_image)
 
 
 # ------------------------------------------------------------------------ metrics
@@ -91,11 +92,10 @@ def load_photos(data: Sequence[str | Path] | str | Path, *, names: set[str] | No
         if names is not None and path.name not in names:
             continue
         arr = read_image(path)
-        if arr.dtype != np.uint8:
-            arr = np.rint(arr.astype(np.float64) / (65535.0 if arr.dtype == np.uint16 else 1.0)
-                          * 255).clip(0, 255).astype(np.uint8)
         if arr.ndim == 2:
             continue  # grayscale photos have no colour to compare against
+        if arr.dtype != np.uint8:
+            arr = convert_dtype(intensity_to_unit(arr[..., :3], "dtype"), "uint8")
         img = Image.fromarray(arr[..., :3])
         if max_side and max(img.size) > max_side:
             img.thumbnail((max_side, max_side), Image.LANCZOS)

@@ -165,6 +165,17 @@ def prepare_reference(reference: Any, *, require_color: bool = True) -> np.ndarr
     return lab
 
 
+def resize_map(values: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an (H, W) float map (lightness) to a backend's working size: area average
+    when shrinking, bilinear when enlarging (a 1x1 input becomes a flat map)."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32), mode="F")
+    h, w = values.shape
+    resample = Image.BOX if (w >= width and h >= height) else Image.BILINEAR
+    return np.asarray(img.resize((width, height), resample=resample), dtype=np.float32)
+
+
 def finish(rgb: np.ndarray, alpha: np.ndarray | None, output_dtype: str) -> np.ndarray:
     """Float sRGB in [0, 1] (+ alpha) -> the requested output dtype, alpha appended."""
     if alpha is not None:

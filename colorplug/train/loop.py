@@ -7,7 +7,7 @@ import os
 import random
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -224,7 +224,7 @@ def _save_weights(task: TrainTask, model: torch.nn.Module, cfg: TrainConfig, sta
         "training": {
             "data": [str(d) for d in cfg.data], "n_train_images": n_train,
             "n_val_images": n_val, "val_fraction": cfg.val_fraction,
-            "epochs_done": state["epoch"] + 1 if not state["history"] else state["history"][-1]["epoch"],
+            "epochs_done": state["epoch"],
             "steps": state["step"], "batch_size": cfg.batch_size, "lr": cfg.lr,
             "seed": cfg.seed, "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

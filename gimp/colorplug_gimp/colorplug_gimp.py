@@ -233,8 +233,8 @@ def backend_choice():
         label = b["name"] + (" (needs a reference layer)" if b["needs_reference"] else
                              " (uses a hints layer)" if b["supports_hints"] else "")
         choice.add(b["name"], i, label, b["description"])
-        if b.get("default") or not default:
-            default = b["name"] if b.get("default") or not default else default
+        if b.get("default") or not default:  # colorplug's default, else the first listed
+            default = b["name"]
     if not listed:
         choice.add("autoencoder", 0, "autoencoder", "default backend")
         default = "autoencoder"

@@ -1,7 +1,6 @@
 """Inference for the autoencoder: L reduced to 32x32, predicted RGB -> a*b*, upsampled."""
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import numpy as np
@@ -9,6 +8,7 @@ import torch
 
 from ...color import rgb_to_lab_torch
 from ...device import resolve_device
+from ...image import resize_map
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
 from . import INFO
@@ -23,16 +23,6 @@ class AutoencoderWeights(WeightsEnum):
         description="Trained on random crops of ~410 Debian-packaged colour photos at 32x32.",
     )
     DEFAULT = PHOTOS32_V1
-
-
-def resize_area(lightness: np.ndarray, size: int) -> np.ndarray:
-    """Area-average (down) or bilinear (up) resize of an (H, W) float map to size x size."""
-    from PIL import Image
-
-    img = Image.fromarray(np.ascontiguousarray(lightness, dtype=np.float32), mode="F")
-    h, w = lightness.shape
-    resample = Image.BOX if (h >= size and w >= size) else Image.BILINEAR
-    return np.asarray(img.resize((size, size), resample=resample), dtype=np.float32)
 
 
 class AutoencoderColorizer(ChromaColorizer):
@@ -55,7 +45,7 @@ class AutoencoderColorizer(ChromaColorizer):
     def predict_chroma(self, lightness: list[np.ndarray], *, reference: Any,
                        hints: Any) -> list[np.ndarray]:
         size = self.model.cfg.size
-        small = np.stack([resize_area(l, size) for l in lightness])[:, None] / 100.0
+        small = np.stack([resize_map(l, size, size) for l in lightness])[:, None] / 100.0
         out: list[np.ndarray] = []
         for i in range(0, len(small), self.batch_size):
             x = torch.from_numpy(small[i:i + self.batch_size]).to(self.device)

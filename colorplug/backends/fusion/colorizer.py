@@ -8,6 +8,7 @@ import torch
 
 from ...device import resolve_device
 from ...errors import InputError
+from ...image import resize_map
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
 from . import INFO
@@ -22,15 +23,6 @@ class FusionWeights(WeightsEnum):
         description="Width 0.25, trained on ~410 Debian-packaged colour photos, 224 crops.",
     )
     DEFAULT = PHOTOS_W025_V1
-
-
-def resize(lightness: np.ndarray, width: int, height: int) -> np.ndarray:
-    from PIL import Image
-
-    img = Image.fromarray(np.ascontiguousarray(lightness, dtype=np.float32), mode="F")
-    h, w = lightness.shape
-    resample = Image.BOX if (w >= width and h >= height) else Image.BILINEAR
-    return np.asarray(img.resize((width, height), resample=resample), dtype=np.float32)
 
 
 def local_size(h: int, w: int, working_size: int) -> tuple[int, int]:
@@ -63,7 +55,7 @@ class FusionColorizer(ChromaColorizer):
     @torch.inference_mode()
     def global_vector(self, lightness: np.ndarray) -> torch.Tensor:
         g = self.model.cfg.global_size
-        return self.model.global_features(self._tensor(resize(lightness, g, g)))[0]
+        return self.model.global_features(self._tensor(resize_map(lightness, g, g)))[0]
 
     @torch.inference_mode()
     def predict_chroma(self, lightness: list[np.ndarray], *, reference: np.ndarray | None,
@@ -72,7 +64,7 @@ class FusionColorizer(ChromaColorizer):
         out = []
         for lum in lightness:
             lh, lw = local_size(*lum.shape, self.working_size)
-            local = self._tensor(resize(lum, lw, lh))
+            local = self._tensor(resize_map(lum, lw, lh))
             vec = prior if prior is not None else self.global_vector(lum)
             ab01, _ = self.model(local, global_vector=vec)
             out.append(unit_to_ab(ab01.float())[0].permute(1, 2, 0).cpu().numpy())

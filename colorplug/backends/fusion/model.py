@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 AB_SCALE = 128.0  # a*b* in [-128, 128] <-> [0, 1]
@@ -102,7 +101,3 @@ class FusionNet(nn.Module):
         fused = self.fusion(torch.cat([local, g], 1))
         return self.colorize(fused), logits
 
-
-def resize_global(lightness: torch.Tensor, size: int = 224) -> torch.Tensor:
-    return F.interpolate(lightness, size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=True)

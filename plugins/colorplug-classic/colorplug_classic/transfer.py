@@ -16,6 +16,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter
 from scipy.spatial import cKDTree
 
+import colorplug
 from colorplug.pipeline import ChromaColorizer
 
 from .plugin import TRANSFER
@@ -43,7 +44,7 @@ class TransferColorizer(ChromaColorizer):
                  **options: Any) -> None:
         super().__init__(**options)
         if samples < 1 or window < 1:
-            raise colorplug_error("samples and window must be positive")
+            raise colorplug.InputError("samples and window must be positive")
         self.samples, self.window, self.seed = samples, window, seed
 
     def predict_chroma(self, lightness, *, reference, hints):
@@ -61,8 +62,3 @@ class TransferColorizer(ChromaColorizer):
             out.append(ref_ab[ys, xs][nearest].reshape(target.shape + (2,)).astype(np.float32))
         return out
 
-
-def colorplug_error(msg: str) -> Exception:
-    import colorplug
-
-    return colorplug.InputError(msg)

@@ -1,0 +1,24 @@
+"""The contract every built-in backend keeps, with its shipped weights: output H x W equals
+the input's for any size, and the output's lightness is the input's (mean |dL*| < 1)."""
+import functools
+
+import numpy as np
+import pytest
+
+import colorplug
+from colorplug import color
+
+
+@functools.lru_cache(maxsize=None)
+def backend(name: str):
+    return colorplug.get(name, device="cpu")
+
+
+@pytest.mark.parametrize("name", ["gray", "autoencoder", "fusion"])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (300, 211), (1023, 769)])
+def test_size_and_lightness_preserved(name, shape):
+    gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    out = backend(name).colorize(gray)
+    assert out.shape == shape + (3,)
+    dl = color.lightness_from_rgb(out / 255.0) - color.lightness_from_gray(gray / 255.0)
+    assert np.abs(dl).mean() < 1.0
