@@ -1,12 +1,15 @@
 """Nearest-neighbour-field engine: time and accuracy of each method, side by side.
 
-    python benchmarks/nnf.py [--threads 2] [--seed-pairs 96] [--pm-pairs 8]
-                             [--sizes 128:64 128:256 256:64] [--out FILE]
+    python benchmarks/nnf.py [--device cpu|cuda] [--threads 2] [--seed-pairs 96]
+                             [--pm-pairs 8] [--sizes 128:64 128:256 256:64 256:256] [--out FILE]
 
 - The seed thesis's workload: features [96, 64, 64, 64], 3x3 patches, cosine.
 - Larger maps, one pair each: time, mean-similarity ratio and exact-hit rate vs exact.
-Features are smooth random maps (a 3x3 box blur of Gaussian noise), source = target
-shifted by (5, 3) plus noise, so matches are structured as real CNN features are.
+- Random features: smooth random fields and independent per-pixel noise (64², C=64).
+Methods: exact, PatchMatch in torch, and on CUDA with CuPy the CuPy PatchMatch.
+Structured features are smooth random maps (a 3x3 box blur of Gaussian noise), source =
+target shifted by (5, 3) plus noise, so matches are structured as real CNN features are.
+On CPU, PatchMatch on the seed workload runs on `--pm-pairs` pairs and is scaled.
 """
 from __future__ import annotations
 
@@ -16,61 +19,115 @@ import time
 from _common import save_json
 
 
-def pair(b: int, c: int, side: int, seed: int):
+def pair(b: int, c: int, side: int, seed: int, device: str):
     import torch
     import torch.nn.functional as F
 
     g = torch.Generator().manual_seed(seed)
     base = F.avg_pool2d(torch.randn(b, c, side + 8, side + 8, generator=g), 3, 1, 1)
     src = base[:, :, 5:5 + side, 3:3 + side] + 0.1 * torch.randn(b, c, side, side, generator=g)
-    return src, base[:, :, :side, :side].contiguous()
+    return src.to(device), base[:, :, :side, :side].contiguous().to(device)
+
+
+def gaussian_field(b: int, c: int, side: int, seed: int, device: str, sigma: float = 2.0):
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, c, side, side, generator=g)
+    r = int(3 * sigma)
+    k = torch.exp(-torch.arange(-r, r + 1.0) ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return x.to(device)
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
+    p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed-pairs", type=int, default=96)
-    p.add_argument("--pm-pairs", type=int, default=8, help="PatchMatch on this many of the "
-                   "seed pairs (CPU), scaled to the full batch")
+    p.add_argument("--pm-pairs", type=int, default=8, help="CPU: PatchMatch on this many of the "
+                   "seed pairs, scaled to the full batch")
     p.add_argument("--sizes", nargs="*", default=["128:64", "128:256", "256:64"])
+    p.add_argument("--reps", type=int, default=3, help="GPU: repetitions (median)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    import statistics
+
     import torch
 
     torch.set_num_threads(args.threads)
+    from colorplug import nnf_cupy
     from colorplug.nnf import nearest_neighbor_field as nnf
 
-    res: dict = {"threads": args.threads, "device": "cpu", "seed_workload": {}, "maps": {}}
-    src, tgt = pair(args.seed_pairs, 64, 64, 0)
-    t0 = time.perf_counter()
-    ie, se = nnf(src, tgt, method="exact")
-    res["seed_workload"]["exact_s"] = time.perf_counter() - t0
-    k = args.pm_pairs
-    t0 = time.perf_counter()
-    ip, sp = nnf(src[:k], tgt[:k], method="patchmatch")
-    tp = time.perf_counter() - t0
-    res["seed_workload"]["patchmatch_s_scaled"] = tp * args.seed_pairs / k
-    res["seed_workload"]["patchmatch_sim_ratio"] = float(sp.mean() / se[:k].mean())
-    print(f"seed workload [{args.seed_pairs}, 64, 64, 64]: exact {res['seed_workload']['exact_s']:.2f} s; "
-          f"patchmatch {tp:.2f} s for {k} pairs (x{args.seed_pairs / k:.0f} = "
-          f"{res['seed_workload']['patchmatch_s_scaled']:.1f} s), similarity ratio "
-          f"{res['seed_workload']['patchmatch_sim_ratio']:.4f}")
+    cuda = args.device.startswith("cuda")
+    methods = {"exact": {"method": "exact"},
+               "patchmatch_torch": {"method": "patchmatch", "engine": "torch"}}
+    if cuda and nnf_cupy.available():
+        methods["patchmatch_cupy"] = {"method": "patchmatch", "engine": "cupy"}
+
+    def run(s, t, kw):
+        reps = args.reps if cuda else 1
+        times = []
+        out = None
+        if cuda:  # warm-up: kernels compiled, memory pools filled
+            nnf(s, t, **kw)
+            torch.cuda.synchronize()
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            out = nnf(s, t, **kw)
+            if cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times), out
+
+    res: dict = {"threads": args.threads, "device": args.device, "methods": list(methods),
+                 "device_name": torch.cuda.get_device_name() if cuda else "cpu",
+                 "seed_workload": {}, "maps": {}, "random": {}}
+    src, tgt = pair(args.seed_pairs, 64, 64, 0, args.device)
+    sec, (ie, se) = run(src, tgt, methods["exact"])
+    res["seed_workload"]["exact_s"] = sec
+    print(f"seed workload [{args.seed_pairs}, 64, 64, 64] on {res['device_name']}: exact {sec:.3f} s")
+    for name, kw in list(methods.items())[1:]:
+        k = args.seed_pairs if cuda else args.pm_pairs
+        sec, (ip, sp) = run(src[:k], tgt[:k], kw)
+        row = {"s": sec * args.seed_pairs / k, "pairs_run": k,
+               "sim_ratio": float(sp.mean() / se[:k].mean())}
+        res["seed_workload"][name] = row
+        print(f"  {name}: {row['s']:.3f} s{' (scaled from %d pairs)' % k if k < args.seed_pairs else ''}, "
+              f"similarity ratio {row['sim_ratio']:.4f}")
     for spec in args.sizes:
         side, c = (int(v) for v in spec.split(":"))
-        s, t = pair(1, c, side, 1)
-        row = {}
-        t0 = time.perf_counter()
-        ie, se = nnf(s, t, method="exact")
-        row["exact_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ip, sp = nnf(s, t, method="patchmatch")
-        row["patchmatch_s"] = time.perf_counter() - t0
-        row["sim_ratio"] = float(sp.mean() / se.mean())
-        row["exact_hit_rate"] = float((ip == ie).all(-1).float().mean())
+        s, t = pair(1, c, side, 1, args.device)
+        sec, (ie, se) = run(s, t, methods["exact"])
+        row = {"exact_s": sec}
+        line = f"{side}x{side} C={c}: exact {sec:.3f} s"
+        for name, kw in list(methods.items())[1:]:
+            sec, (ip, sp) = run(s, t, kw)
+            row[name] = {"s": sec, "sim_ratio": float(sp.mean() / se.mean()),
+                         "exact_hit_rate": float((ip == ie).all(-1).float().mean()),
+                         "speedup_vs_exact": row["exact_s"] / sec}
+            line += (f"; {name} {sec:.3f} s (x{row['exact_s'] / sec:.1f}), ratio "
+                     f"{row[name]['sim_ratio']:.4f}, hit {row[name]['exact_hit_rate']:.3f}")
         res["maps"][f"{side}x{side}xC{c}"] = row
-        print(f"{side}x{side} C={c}: exact {row['exact_s']:.2f} s, patchmatch "
-              f"{row['patchmatch_s']:.2f} s, similarity ratio {row['sim_ratio']:.4f}, "
-              f"exact-hit rate {row['exact_hit_rate']:.3f}")
+        print(line)
+    for kind in ("smooth_field", "iid_noise"):
+        if kind == "smooth_field":
+            s, t = (gaussian_field(2, 64, 64, i, args.device) for i in (2, 3))
+        else:
+            g = torch.Generator().manual_seed(4)
+            s, t = (torch.randn(2, 64, 64, 64, generator=g).to(args.device) for _ in range(2))
+        _, (ie, se) = run(s, t, methods["exact"])
+        row = {}
+        for name, kw in list(methods.items())[1:]:
+            for it in (5, 10):
+                _, (ip, sp) = run(s, t, {**kw, "iterations": it})
+                row[f"{name}_it{it}"] = float(sp.mean() / se.mean())
+        res["random"][kind] = row
+        print(f"random features ({kind}, 2 x 64 x 64², C=64) similarity ratios: " +
+              ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
     save_json(args.out, res)
 
 

@@ -212,20 +212,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     backends = args.backend or ["gray"]
     reference = read_image(args.reference) if args.reference else None
+    references = None
+    if args.reference_pairs:
+        import csv
+
+        with open(args.reference_pairs, newline="") as fh:
+            pairs = [row for row in csv.reader(fh) if row and row[0] != "image"]
+        references = {Path(img).name: read_image(ref) for img, ref in pairs}
     bar = tqdm(total=len(photos) * len(backends), desc="eval", disable=args.quiet)
 
     def tick(done: int, total: int) -> None:
         bar.update(done - bar.n)
 
     rows, summary, outputs = ev.evaluate(backends, photos, device=args.device,
-                                         reference=reference,
+                                         reference=reference, references=references,
                                          self_reference=args.self_reference, progress=tick)
     bar.close()
     print(ev.format_table(summary))
     if args.out:
         meta = {"data": [str(d) for d in args.data], "list": args.list,
                 "max_side": args.max_side, "backends": backends,
-                "self_reference": args.self_reference, "reference": args.reference}
+                "self_reference": args.self_reference, "reference": args.reference,
+                "reference_pairs": args.reference_pairs}
         ev.write_report(args.out, rows, summary, ev.contact_sheet(photos, outputs), meta)
         print(f"report written to {args.out}/ (metrics.csv, metrics.json, contact_sheet.png)")
     return 0
@@ -274,13 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="evaluate backends on colour photos")
     s.add_argument("--data", nargs="+", required=True, help="folders or files of colour photos")
     s.add_argument("--backend", action="append", help="backend to evaluate (repeatable); "
-                   "'gray' is the zero-chroma baseline")
+                   "'gray' is the zero-chroma baseline; LABEL=NAME?key=value&... passes "
+                   "options, e.g. 'unet=cgan?weights=g.safetensors'")
     s.add_argument("--list", help="only the file names listed in this text file")
     s.add_argument("--out", help="report folder (CSV, JSON, contact sheet)")
     s.add_argument("--max-side", type=int, default=256, help="resize photos (0: full size)")
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--device", default="auto")
     s.add_argument("--reference", help="one colour reference for all images")
+    s.add_argument("--reference-pairs", help="CSV of 'image,reference' file paths: a reference "
+                   "per photo (e.g. another photo of the same kind of scene)")
     s.add_argument("--self-reference", action="store_true",
                    help="use each photo itself as reference (sanity check)")
     s.add_argument("-q", "--quiet", action="store_true")

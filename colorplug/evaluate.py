@@ -80,6 +80,7 @@ class Row:
     cf_truth: float
     delta_e: float
     seconds: float
+    cf_reference: float = float("nan")  # colourfulness of the reference used, if any
 
 
 def load_photos(data: Sequence[str | Path] | str | Path, *, names: set[str] | None = None,
@@ -105,31 +106,60 @@ def load_photos(data: Sequence[str | Path] | str | Path, *, names: set[str] | No
     return photos
 
 
+def parse_backend_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
+    """``NAME`` or ``LABEL=NAME?key=value&key=value`` -> (label, name, options).
+
+    Options are passed to `colorplug.get` (e.g. ``cgan-resnet=cgan?weights=g.safetensors``,
+    ``warp=exemplar?refine=false``); "true"/"false" and integers are converted.
+    """
+    label, _, rest = spec.partition("=") if "=" in spec.split("?")[0] else (spec.split("?")[0], "", spec)
+    name, _, query = rest.partition("?")
+    options: dict[str, Any] = {}
+    for item in filter(None, query.split("&")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            from .errors import InputError
+            raise InputError(f"backend option {item!r} in {spec!r} is not key=value")
+        low = value.lower()
+        options[key] = (True if low == "true" else False if low == "false"
+                        else int(value) if value.lstrip("-").isdigit() else value)
+    return label, name, options
+
+
 def evaluate(backends: Sequence[str], photos: list[tuple[str, np.ndarray]], *,
              device: str = "auto", reference: Any = None, self_reference: bool = False,
+             references: dict[str, np.ndarray] | None = None,
              progress: Callable[[int, int], None] | None = None
              ) -> tuple[list[Row], dict[str, dict[str, float]], dict[str, list[np.ndarray]]]:
-    """Colorize every photo with every backend; return per-image rows, summaries, outputs."""
+    """Colorize every photo with every backend; return per-image rows, summaries, outputs.
+
+    `backends` are specs for `parse_backend_spec`. The reference for a photo: the photo
+    itself (`self_reference`), else `references[name]` (e.g. another photo of the same kind
+    of scene), else the one `reference`.
+    """
     from . import get
 
     rows: list[Row] = []
     outputs: dict[str, list[np.ndarray]] = {}
     total = len(backends) * len(photos)
     done = 0
-    for name in backends:
-        colorizer = get(name, device=device)
-        outputs[name] = []
+    for spec in backends:
+        label, name, options = parse_backend_spec(spec)
+        colorizer = get(name, device=device, **options)
+        outputs[label] = []
         for image_name, truth in photos:
             gray = gray_input(truth)
-            ref = truth if self_reference else reference
-            kwargs = {"reference": ref} if colorizer.info.accepts_reference else {}
+            ref = truth if self_reference else (references or {}).get(image_name, reference)
+            uses_ref = colorizer.info.accepts_reference and ref is not None
+            kwargs = {"reference": ref} if uses_ref else {}
             t0 = time.perf_counter()
             out = colorizer.colorize(gray, **kwargs)
             seconds = time.perf_counter() - t0
-            outputs[name].append(out)
-            rows.append(Row(name, image_name, psnr(out, truth), ssim(out, truth),
+            outputs[label].append(out)
+            rows.append(Row(label, image_name, psnr(out, truth), ssim(out, truth),
                             colourfulness(out), colourfulness(truth), delta_e2000(out, truth),
-                            seconds))
+                            seconds, colourfulness(np.asarray(ref)[..., :3]) if uses_ref
+                            else float("nan")))
             done += 1
             if progress:
                 progress(done, total)
@@ -147,18 +177,22 @@ def summarize(rows: list[Row]) -> dict[str, dict[str, float]]:
                          "ssim": float(np.mean([r.ssim for r in rs])), "cf": cf,
                          "cf_truth": cf_truth, "delta_cf": abs(cf - cf_truth),
                          "delta_e": float(np.mean([r.delta_e for r in rs])),
+                         # |CF(output) - CF(reference)| per image: colours follow the reference
+                         "delta_cf_ref": float(np.mean([abs(r.cf - r.cf_reference) for r in rs]))
+                         if all(np.isfinite(r.cf_reference) for r in rs) else float("nan"),
                          "seconds_per_image": float(np.mean([r.seconds for r in rs]))}
     return summary
 
 
 def format_table(summary: dict[str, dict[str, float]]) -> str:
     head = f"{'backend':<14}{'images':>7}{'PSNR':>8}{'SSIM':>8}{'CF':>8}{'CF_gt':>8}" \
-           f"{'ΔCF':>8}{'ΔE00':>8}{'s/img':>8}"
+           f"{'ΔCF':>8}{'ΔE00':>8}{'s/img':>8}{'ΔCFref':>8}"
     lines = [head, "-" * len(head)]
     for name, s in summary.items():
         lines.append(f"{name:<14}{s['images']:>7d}{s['psnr']:>8.2f}{s['ssim']:>8.4f}"
                      f"{s['cf']:>8.2f}{s['cf_truth']:>8.2f}{s['delta_cf']:>8.2f}"
-                     f"{s['delta_e']:>8.2f}{s['seconds_per_image']:>8.3f}")
+                     f"{s['delta_e']:>8.2f}{s['seconds_per_image']:>8.3f}"
+                     f"{s.get('delta_cf_ref', float('nan')):>8.2f}")
     return "\n".join(lines)
 
 

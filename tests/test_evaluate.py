@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+import colorplug
 from colorplug import color
 from colorplug import evaluate as ev
 from colorplug.cli import main
@@ -68,3 +69,55 @@ def test_eval_cli_writes_report(photo_dir, tmp_path, capsys):
 
     sheet = Image.open(out / "contact_sheet.png")
     assert sheet.size == (4 * 160, 6 * 160)  # gray | autoencoder | gray | truth, 6 rows
+
+
+def test_backend_specs_with_options():
+    assert ev.parse_backend_spec("gray") == ("gray", "gray", {})
+    assert ev.parse_backend_spec("u=cgan?weights=/w/g.safetensors&working_size=256") == \
+        ("u", "cgan", {"weights": "/w/g.safetensors", "working_size": 256})
+    assert ev.parse_backend_spec("transfer?x=false") == ("transfer", "transfer", {"x": False})
+    with pytest.raises(colorplug.InputError, match="key=value"):
+        ev.parse_backend_spec("a=b?novalue")
+
+
+def test_reference_per_photo_and_delta_cf_to_the_reference(make_plugin):
+    """Each photo gets its own reference; the summary reports |CF(out) - CF(ref)|."""
+    make_plugin("cp-test-refcopy", {"refcopy": "cp_test_refcopy"}, {"cp_test_refcopy": '''
+import numpy as np
+from colorplug.hookspecs import hookimpl
+from colorplug.protocol import BackendInfo
+INFO = BackendInfo(name="refcopy", description="mean colour of the reference", needs_reference=True)
+class C:
+    info = INFO
+    def colorize(self, image, *, reference=None, hints=None):
+        return np.broadcast_to(np.asarray(reference)[..., :3].mean((0, 1)).astype(np.uint8),
+                               np.asarray(image).shape[:2] + (3,)).copy()
+    def colorize_batch(self, images, *, reference=None, hints=None):
+        return [self.colorize(i, reference=reference) for i in images]
+@hookimpl
+def colorplug_register_colorizers(register):
+    register("refcopy", lambda **kw: C(), INFO)
+'''})
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 200
+    green = np.zeros((8, 8, 3), np.uint8)
+    green[..., 1] = 200
+    photos = [("a.png", red), ("b.png", green)]
+    rows, summary, outputs = ev.evaluate(["refcopy"], photos, references={"a.png": green,
+                                                                          "b.png": red})
+    assert outputs["refcopy"][0][0, 0].tolist() == [0, 200, 0]   # a got b's colour
+    assert summary["refcopy"]["delta_cf_ref"] < 1e-6
+    assert np.isnan(ev.evaluate(["gray"], photos)[1]["gray"]["delta_cf_ref"])
+
+
+def test_eval_cli_reference_pairs(photo_dir, tmp_path, capsys):
+    """--reference-pairs gives each photo its own reference; the table has ΔCFref."""
+    photos = sorted(p for p in photo_dir.rglob("*") if p.suffix in (".png", ".jpg"))
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("image,reference\n" + "".join(f"{p},{photos[(i + 1) % len(photos)]}\n"
+                                                     for i, p in enumerate(photos)))
+    assert main(["eval", "--data", str(photo_dir), "--backend", "gray", "--reference-pairs",
+                 str(pairs), "--out", str(tmp_path / "r"), "-q"]) == 0
+    assert "ΔCFref" in capsys.readouterr().out
+    report = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert report["meta"]["reference_pairs"] == str(pairs)

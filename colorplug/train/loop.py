@@ -60,6 +60,11 @@ class TrainTask(Protocol):
 
     def samples(self, model: torch.nn.Module, batch: Any) -> list[torch.Tensor]: ...
 
+    # Optional: `export(model) -> Module` (what the weights file holds, e.g. a GAN's
+    # generator), `state_dict()` / `load_state_dict(d)` (task-owned state such as a second
+    # optimizer, kept in the checkpoint), `report(val_logs) -> str | None` (a warning for
+    # the epoch record, e.g. mode collapse).
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -126,6 +131,8 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
             scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         state = ckpt["state"]
+        if hasattr(task, "load_state_dict") and ckpt.get("task"):
+            task.load_state_dict(ckpt["task"])
         random.setstate(ckpt["rng"]["python"])
         np.random.set_state(ckpt["rng"]["numpy"])
         torch.set_rng_state(ckpt["rng"]["torch"])
@@ -193,6 +200,9 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
         state["elapsed"] = time.time() - start
         record = {"epoch": epoch + 1, "train_loss": running / max(n, 1), **val_logs,
                   "lr": optimizer.param_groups[0]["lr"], "elapsed_s": round(state["elapsed"], 1)}
+        warning = task.report(val_logs) if hasattr(task, "report") else None
+        if warning:
+            record["warning"] = warning
         state["history"].append(record)
         state["epoch"] = epoch + 1
         print(json.dumps(record), flush=True)
@@ -202,6 +212,7 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
         ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict(), "state": state,
+                "task": task.state_dict() if hasattr(task, "state_dict") else None,
                 "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
                         "torch": torch.get_rng_state()}}
         tmp = ckpt_path.with_suffix(".ckpt.part")
@@ -235,4 +246,5 @@ def _save_weights(task: TrainTask, model: torch.nn.Module, cfg: TrainConfig, sta
         "commit": git_commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    wts.save(cfg.out, model.state_dict(), meta, half=cfg.half)
+    exported = task.export(model) if hasattr(task, "export") else model
+    wts.save(cfg.out, exported.state_dict(), meta, half=cfg.half)
