@@ -28,6 +28,8 @@ BUILTIN_PLUGINS = (
     "colorplug.backends.gray",
     "colorplug.backends.autoencoder",
     "colorplug.backends.fusion",
+    "colorplug.backends.cgan",
+    "colorplug.backends.exemplar",
 )
 ENTRY_POINT_GROUP = "colorplug"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")

@@ -8,17 +8,21 @@ import pytest
 import colorplug
 from colorplug import color
 
+from .conftest import make_photo
+
 
 @functools.lru_cache(maxsize=None)
 def backend(name: str):
     return colorplug.get(name, device="cpu")
 
 
-@pytest.mark.parametrize("name", ["gray", "autoencoder", "fusion"])
+@pytest.mark.parametrize("name", ["gray", "autoencoder", "fusion", "cgan", "exemplar"])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 13), (300, 211), (1023, 769)])
 def test_size_and_lightness_preserved(name, shape):
     gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    out = backend(name).colorize(gray)
+    c = backend(name)
+    kwargs = {"reference": make_photo(1, (120, 90))} if c.info.needs_reference else {}
+    out = c.colorize(gray, **kwargs)
     assert out.shape == shape + (3,)
     dl = color.lightness_from_rgb(out / 255.0) - color.lightness_from_gray(gray / 255.0)
     assert np.abs(dl).mean() < 1.0

@@ -222,3 +222,27 @@ def test_colorize_stack_never_reads_whole_array():
     steps = list(colorize_stack(Planes(), GrayColorizer(), rgb=False))
     assert [s[0] for s in steps] == [1, 2, 3, 4, 5, 5]
     assert steps[-1][2][3, 0, 0, 0] == 120
+
+
+def test_exemplar_takes_colours_from_a_reference_layer(make_napari_viewer, sync, errors):
+    """The real exemplar backend with its shipped weights: a blue reference layer gives a
+    blue result, an orange one an orange result; the result keeps the input's size."""
+    viewer = make_napari_viewer()
+    ramp = np.tile(np.linspace(40, 220, 120, dtype=np.float32), (80, 1)).astype(np.uint8)
+    gray = viewer.add_image(ramp, name="gray")
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "exemplar"
+    assert not widget.reference.native.isHidden() and not widget.working_size.native.isHidden()
+    results = {}
+    for name, rgb in (("blue", (40, 90, 220)), ("orange", (230, 140, 30))):
+        ref = np.zeros((64, 64, 3), np.uint8)
+        ref[...] = rgb
+        ref = (ref * np.linspace(0.5, 1.0, 64)[None, :, None]).astype(np.uint8)
+        viewer.add_image(ref, name=f"{name} ref", rgb=True)
+        widget.image.value = gray
+        widget.reference.value = viewer.layers[f"{name} ref"]
+        widget.run()
+        assert widget.result_layer.data.shape == (80, 120, 3)
+        results[name] = color.rgb_to_lab(widget.result_layer.data / 255.0)
+    assert results["blue"][..., 2].mean() < -10 < results["orange"][..., 2].mean()
+    assert not errors

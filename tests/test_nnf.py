@@ -68,3 +68,87 @@ def test_patchmatch_is_repeatable_and_numpy_works():
 def test_bad_input(src, tgt, kw, msg):
     with pytest.raises(colorplug.InputError, match=msg):
         nearest_neighbor_field(src, tgt, **kw)
+
+
+def gaussian_field(*shape, sigma=2.0, seed=0):
+    """Random features with spatial correlation (a Gaussian-smoothed noise field)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(*shape, generator=g)
+    r = int(3 * sigma)
+    k = torch.exp(-torch.arange(-r, r + 1.0) ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    c = shape[1]
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def test_patchmatch_on_random_fields_reaches_097_of_exact():
+    s, t = gaussian_field(2, 32, 48, 48, seed=8), gaussian_field(2, 32, 48, 48, seed=9)
+    _, pm = nearest_neighbor_field(s, t, method="patchmatch", iterations=8)
+    _, ex = nearest_neighbor_field(s, t, method="exact")
+    assert pm.mean() >= 0.97 * ex.mean()
+
+
+def test_patchmatch_on_random_network_features_reaches_097_of_exact():
+    """Features of a randomly initialised ResNet-34 (the exemplar's similarity net, untrained)
+    on two different crops of the sample photo."""
+    from colorplug.backends.exemplar.model import SimilarityNet
+    from colorplug.image import read_image
+
+    torch.manual_seed(0)
+    net = SimilarityNet().eval()
+    from colorplug.cli import SAMPLE
+    gray = torch.from_numpy(read_image(SAMPLE)).float()
+    a = gray[40:168, 60:188][None, None] / 2.55
+    b = gray[150:278, 200:328][None, None] / 2.55
+    with torch.no_grad():
+        fa, fb = net(a)[1], net(b)[1]   # layer1: [1, 64, 32, 32]
+    _, pm = nearest_neighbor_field(fa, fb, method="patchmatch")
+    _, ex = nearest_neighbor_field(fa, fb, method="exact")
+    assert pm.mean() >= 0.97 * ex.mean()
+
+
+def test_refine_field_is_exact_within_its_window():
+    from colorplug.nnf import refine_field
+
+    s, t = smooth(1, 6, 10, 12, seed=10), smooth(1, 6, 9, 8, seed=11)
+    g = torch.Generator().manual_seed(12)
+    init = torch.stack([torch.randint(0, 9, (1, 10, 12), generator=g),
+                        torch.randint(0, 8, (1, 10, 12), generator=g)], -1)
+    idx, sim = refine_field(s, t, init, radius=1)
+    ps, pt = patch_vectors(s)[0], patch_vectors(t)[0]
+    for y in range(10):
+        for x in range(12):
+            iy, ix = init[0, y, x].tolist()
+            cands = [(cy, cx) for cy in range(max(0, iy - 1), min(9, iy + 2))
+                     for cx in range(max(0, ix - 1), min(8, ix + 2))]
+            scores = [float(ps[:, y * 12 + x] @ pt[:, cy * 8 + cx]) for cy, cx in cands]
+            assert sim[0, y, x].item() == pytest.approx(max(scores), abs=1e-5)
+            assert tuple(idx[0, y, x].tolist()) in cands
+
+
+def test_coarse_to_fine_finds_a_known_shift():
+    from colorplug.nnf import refine_field, upsample_field
+
+    base = smooth(1, 16, 80, 80, seed=13)
+    src, tgt = base[:, :, 8:72, 8:72], base[:, :, 4:68, 6:70]   # match (y + 4, x + 2)
+    coarse, _ = nearest_neighbor_field(F.avg_pool2d(src, 2), F.avg_pool2d(tgt, 2), method="exact")
+    init = upsample_field(coarse, 64, 64, (32, 32), (64, 64))
+    idx, _ = refine_field(src, tgt, init, radius=1)
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    hit = (idx[0, ..., 0] == yy + 4) & (idx[0, ..., 1] == xx + 2)
+    assert hit[2:-6, 2:-4].float().mean() >= 0.95
+
+
+def test_warp_gathers_by_field():
+    from colorplug.nnf import warp
+
+    values = torch.arange(12.0).view(1, 1, 3, 4)
+    field = torch.tensor([[[[2, 3], [0, 0]]]])     # [1, 1, 2, 2]
+    assert warp(values, field).view(-1).tolist() == [11.0, 0.0]
+
+
+def test_cupy_engine_needs_cuda():
+    with pytest.raises(colorplug.InputError, match="engine='cupy' needs CUDA"):
+        nearest_neighbor_field(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2),
+                               method="patchmatch", engine="cupy")

@@ -133,6 +133,10 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
         state = ckpt["state"]
         if hasattr(task, "load_state_dict") and ckpt.get("task"):
             task.load_state_dict(ckpt["task"])
+        if scheduler is not None and not ckpt.get("scheduler") and \
+                not getattr(scheduler, "per_step", False):
+            for _ in range(state["epoch"]):  # a schedule added on resume starts in step
+                scheduler.step()
         random.setstate(ckpt["rng"]["python"])
         np.random.set_state(ckpt["rng"]["numpy"])
         torch.set_rng_state(ckpt["rng"]["torch"])

@@ -1,0 +1,32 @@
+"""The `cgan` backend: pix2pix U-Net or ResNet-encoder generator trained against a PatchGAN
+("Image Colorization Using Conditional GANs"; Isola et al. 2017).
+
+Registered through the plugin hook like any third-party backend; torch is imported only
+when the backend is built.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ...hookspecs import hookimpl
+from ...protocol import BackendInfo
+
+INFO = BackendInfo(
+    name="cgan",
+    description="Conditional GAN in Lab: ResNet-encoder (or pix2pix U-Net) generator trained "
+                "with L1 + a 70x70 PatchGAN discriminator; more colourful, less exact; any size.",
+    working_size=128,
+    trainer="colorplug.backends.cgan.train",
+    extra={"configurable_working_size": True},
+)
+
+
+def build(*, weights: Any = None, device: str = "auto", **options: Any) -> Any:
+    from .colorizer import CGANColorizer
+
+    return CGANColorizer(weights=weights, device=device, **options)
+
+
+@hookimpl
+def colorplug_register_colorizers(register):  # type: ignore[no-untyped-def]
+    register("cgan", build, INFO)

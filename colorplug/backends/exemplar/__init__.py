@@ -1,0 +1,34 @@
+"""The `exemplar` backend: deep exemplar-based colorization (He et al. 2018).
+
+A ResNet-34 similarity network on L, nearest-neighbour fields between target and reference
+features (`colorplug.nnf`), the reference's colours warped onto the target, and a U-Net
+that turns warped colours + similarity maps into a*b*. A colour reference is required.
+Registered through the plugin hook like any third-party backend.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ...hookspecs import hookimpl
+from ...protocol import BackendInfo
+
+INFO = BackendInfo(
+    name="exemplar",
+    description="Colours taken from a reference photo: ResNet-34 features, nearest-neighbour "
+                "field (PatchMatch / exact), warped colours refined by a U-Net (He et al. 2018).",
+    needs_reference=True,
+    working_size=256,
+    trainer="colorplug.backends.exemplar.train",
+    extra={"configurable_working_size": True},
+)
+
+
+def build(*, weights: Any = None, device: str = "auto", **options: Any) -> Any:
+    from .colorizer import ExemplarColorizer
+
+    return ExemplarColorizer(weights=weights, device=device, **options)
+
+
+@hookimpl
+def colorplug_register_colorizers(register):  # type: ignore[no-untyped-def]
+    register("exemplar", build, INFO)
