@@ -138,3 +138,13 @@ def test_16_bit_colour_round_trip(tmp_path, suffix):
     else:
         back = read_image(tmp_path / "c.tif")
     assert back.dtype == np.uint16 and np.array_equal(back, data)
+
+
+def test_working_shape_keeps_aspect_and_rounds_to_multiples():
+    from colorplug.image import working_shape
+
+    assert working_shape(768, 1024, 256) == (192, 256)
+    assert working_shape(768, 1024, 256, multiple=32) == (192, 256)
+    assert working_shape(100, 1000, 256, multiple=32) == (32, 256)   # never below one multiple
+    assert working_shape(7, 13, 256, multiple=8) == (136, 256)
+    assert working_shape(1, 1, 128) == (128, 128)

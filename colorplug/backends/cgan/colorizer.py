@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ...device import resolve_device
 from ...errors import InputError
-from ...image import resize_map
+from ...image import resize_map, working_shape
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
 from . import INFO
@@ -28,11 +28,6 @@ class CGANWeights(WeightsEnum):
     )
     DEFAULT = RESNET18_PHOTOS_V1
 
-
-def working_shape(h: int, w: int, working_size: int) -> tuple[int, int]:
-    """Size the image is resized to: longest side `working_size`, aspect kept, >= 1 px."""
-    scale = working_size / max(h, w)
-    return max(1, int(round(h * scale))), max(1, int(round(w * scale)))
 
 
 class CGANColorizer(ChromaColorizer):

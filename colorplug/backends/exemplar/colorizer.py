@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ...device import resolve_device
 from ...errors import InputError, WeightsError
-from ...image import resize_map
+from ...image import resize_map, working_shape
 from ...nnf import upsample_field, warp
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
@@ -41,11 +41,6 @@ class ExemplarWeights(WeightsEnum):
     )
     DEFAULT = COLOR_V1
 
-
-def working_shape(h: int, w: int, working_size: int) -> tuple[int, int]:
-    """Longest side about `working_size`, both sides multiples of 32 (the deepest stride)."""
-    scale = working_size / max(h, w)
-    return max(32, int(round(h * scale / 32)) * 32), max(32, int(round(w * scale / 32)) * 32)
 
 
 def load_similarity(weights: Any) -> tuple[SimilarityNet, dict]:
@@ -118,7 +113,7 @@ class ExemplarColorizer(ChromaColorizer):
             self.metadata = meta
 
     def _lightness(self, lum: np.ndarray) -> torch.Tensor:
-        h, w = working_shape(*lum.shape, self.working_size)
+        h, w = working_shape(*lum.shape, self.working_size, multiple=32)
         return torch.from_numpy(resize_map(lum, w, h).astype(np.float32))[None, None].to(self.device)
 
     @torch.inference_mode()

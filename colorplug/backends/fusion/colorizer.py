@@ -8,7 +8,7 @@ import torch
 
 from ...device import resolve_device
 from ...errors import InputError
-from ...image import resize_map
+from ...image import resize_map, working_shape
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
 from . import INFO
@@ -24,11 +24,6 @@ class FusionWeights(WeightsEnum):
     )
     DEFAULT = PHOTOS_W025_V1
 
-
-def local_size(h: int, w: int, working_size: int) -> tuple[int, int]:
-    """(height, width) with the longest side `working_size`, both multiples of 8."""
-    scale = working_size / max(h, w)
-    return (max(8, int(round(h * scale / 8)) * 8), max(8, int(round(w * scale / 8)) * 8))
 
 
 class FusionColorizer(ChromaColorizer):
@@ -63,7 +58,7 @@ class FusionColorizer(ChromaColorizer):
         prior = self.global_vector(reference[..., 0]) if reference is not None else None
         out = []
         for lum in lightness:
-            lh, lw = local_size(*lum.shape, self.working_size)
+            lh, lw = working_shape(*lum.shape, self.working_size, multiple=8)
             local = self._tensor(resize_map(lum, lw, lh))
             vec = prior if prior is not None else self.global_vector(lum)
             ab01, _ = self.model(local, global_vector=vec)
