@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import WeightsError
 
@@ -206,6 +206,35 @@ def load_into(model: Any, state: Mapping[str, Any], *, source: str) -> None:
             parts.append("shape mismatch " + "; ".join(shapes[:3]))
         raise WeightsError(f"weights {source} do not fit this model: " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
+
+
+def load_model(weights: Any, default: WeightsSpec | None, build: Callable[[dict], Any],
+               device: Any) -> tuple[Any, dict[str, Any]]:
+    """The backends' one way to get a network: resolve `weights` (None = `default`), check
+    the SHA-256, build the model from the file's `config` metadata, load strictly, eval()
+    on `device`. Returns (model, metadata)."""
+    resolved = resolve(weights, default)
+    state, meta = load_file(resolved)
+    model = build(meta.get("config", {}))
+    load_into(model, state, source=repr(str(resolved.path)))
+    return model.eval().to(device), meta
+
+
+def read_torch_state(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """A torch state dict file (e.g. torchvision ImageNet weights a user brings), loaded with
+    weights_only=True; an unreadable file is a WeightsError naming it."""
+    import torch
+
+    import pickle
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsError(f"cannot read {what} {str(path)!r}: {first_line}") from None
+    if not isinstance(state, Mapping):
+        raise WeightsError(f"{what} {str(path)!r} is not a state dict")
+    return dict(state)
 
 
 def save(path: str | os.PathLike, state: Mapping[str, Any], metadata: Mapping[str, Any], *,

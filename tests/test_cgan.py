@@ -142,3 +142,16 @@ def test_linear_decay_schedule_drives_both_optimizers():
     restored = LinearDecay([g], 2e-4, epochs=10, decay=4)
     restored.load_state_dict(sched.state_dict())
     assert restored.factor() == 0
+
+
+def test_wrong_or_corrupt_encoder_weights_are_clear_errors(tmp_path):
+    import torchvision
+
+    r18 = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), r18)
+    with pytest.raises(colorplug.WeightsError, match="weights for the resnet34 encoder do not fit"):
+        ResNetGenerator("resnet34", 64, encoder_weights=load_encoder_weights(str(r18), "resnet34"))
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(colorplug.WeightsError, match="cannot read encoder weights"):
+        load_encoder_weights(str(bad), "resnet18")

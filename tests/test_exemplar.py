@@ -124,3 +124,12 @@ def test_shipped_exemplar_follows_the_reference():
     lab_blue = color.rgb_to_lab(c.colorize(gray, reference=blue) / 255.0)
     assert lab_red[..., 1].mean() > 30 and lab_red[..., 2].mean() > 25
     assert lab_blue[..., 1].mean() > 25 and lab_blue[..., 2].mean() < -40
+
+
+def test_missing_init_weights_is_a_message_not_a_traceback(photo_dir, tmp_path, capsys):
+    code = main(["train", "exemplar", "--stage", "similarity", "--data", str(photo_dir),
+                 "--out", str(tmp_path / "s.safetensors"), "--init", str(tmp_path / "none.pth"),
+                 "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--quiet"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "cannot read --init ResNet-34 weights" in err and "Traceback" not in err

@@ -10,7 +10,7 @@ from ...color import rgb_to_lab_torch
 from ...device import resolve_device
 from ...image import resize_map
 from ...pipeline import ChromaColorizer
-from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
+from ...weights import WeightsEnum, WeightsSpec, load_model
 from . import INFO
 from .model import Autoencoder, AutoencoderConfig
 
@@ -32,13 +32,9 @@ class AutoencoderColorizer(ChromaColorizer):
                  **options: Any) -> None:
         super().__init__(**options)
         self.device = resolve_device(device)
-        resolved = resolve(weights, AutoencoderWeights.DEFAULT.spec)
-        state, meta = load_file(resolved)
-        cfg = AutoencoderConfig(**meta.get("config", {}))
-        self.model = Autoencoder(cfg)
-        load_into(self.model, state, source=repr(str(resolved.path)))
-        self.model.eval().to(self.device)
-        self.metadata = meta
+        self.model, self.metadata = load_model(
+            weights, AutoencoderWeights.DEFAULT.spec,
+            lambda cfg: Autoencoder(AutoencoderConfig(**cfg)), self.device)
         self.batch_size = batch_size
 
     @torch.inference_mode()

@@ -12,7 +12,7 @@ from ...device import resolve_device
 from ...errors import InputError
 from ...image import resize_map, working_shape
 from ...pipeline import ChromaColorizer
-from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
+from ...weights import WeightsEnum, WeightsSpec, load_model
 from . import INFO
 from .model import GeneratorConfig, build_generator, l_to_unit, unit_to_ab
 
@@ -37,13 +37,10 @@ class CGANColorizer(ChromaColorizer):
                  working_size: int | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.device = resolve_device(device)
-        resolved = resolve(weights, CGANWeights.DEFAULT.spec)
-        state, meta = load_file(resolved)
-        self.cfg = GeneratorConfig(**meta.get("config", {}))
-        self.model = build_generator(self.cfg)
-        load_into(self.model, state, source=repr(str(resolved.path)))
-        self.model.eval().to(self.device)
-        self.metadata = meta
+        self.model, self.metadata = load_model(
+            weights, CGANWeights.DEFAULT.spec,
+            lambda cfg: build_generator(GeneratorConfig(**cfg)), self.device)
+        self.cfg = GeneratorConfig(**self.metadata.get("config", {}))
         size = self.cfg.working_size if working_size is None else working_size
         if not isinstance(size, int) or size < 16:
             raise InputError(f"working_size must be an integer >= 16; got {working_size!r}")

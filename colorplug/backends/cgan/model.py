@@ -20,6 +20,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ...weights import load_into
+
 AB_NORM = 110.0
 RESNET_ARCHS = ("resnet18", "resnet34", "resnet50")
 
@@ -129,8 +131,8 @@ class ResNetGenerator(nn.Module):
         if arch not in RESNET_ARCHS:
             raise ValueError(f"unknown ResNet {arch!r}; choose one of {', '.join(RESNET_ARCHS)}")
         net = getattr(torchvision.models, arch)(weights=None)
-        if encoder_weights is not None:
-            net.load_state_dict(encoder_weights)
+        if encoder_weights is not None:  # torchvision ImageNet weights: strict, clear errors
+            load_into(net, encoder_weights, source=f"for the {arch} encoder")
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)          # /2, 64
         self.pool = net.maxpool                                           # /4
         self.stages = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])

@@ -19,6 +19,7 @@ from torch import nn
 from ...color import lab_to_rgb_torch, rgb_to_lab_torch
 from ...errors import InputError
 from ...train import PhotoDataset, TrainConfig
+from ...weights import read_torch_state
 from .model import (RESNET_ARCHS, GeneratorConfig, ab_to_unit, build_discriminator,
                     build_generator, l_to_unit, unit_to_ab)
 
@@ -62,11 +63,7 @@ def load_encoder_weights(spec: str | None, arch: str) -> dict[str, torch.Tensor]
             raise InputError(f"{arch} ImageNet weights are not in torch's cache ({cached}); "
                              f"download them yourself and pass the file with --encoder-weights")
         spec = str(cached)
-    try:
-        state = torch.load(spec, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise InputError(f"cannot read encoder weights {spec!r}: {exc}") from None
-    return state
+    return read_torch_state(spec, "encoder weights")
 
 
 class LinearDecay:

@@ -10,15 +10,16 @@ import torch
 import torch.nn.functional as F
 
 from ...device import resolve_device
-from ...errors import InputError, WeightsError
+from ...errors import InputError
 from ...image import resize_map, working_shape
 from ...nnf import upsample_field, warp
 from ...pipeline import ChromaColorizer
-from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
+from ...weights import (WeightsEnum, WeightsSpec, load_file, load_into, load_model,
+                        read_torch_state,
+                        resolve)
 from . import INFO
 from .correspond import correspond, warp_ab
 from .model import AB_NORM, ColorNet, ColorNetConfig, SimilarityNet
-
 
 class SimilarityWeights(WeightsEnum):
     """Shipped weights for the ResNet-34 similarity network."""
@@ -30,7 +31,6 @@ class SimilarityWeights(WeightsEnum):
     )
     DEFAULT = R34_SELFSUP_V1
 
-
 class ExemplarWeights(WeightsEnum):
     """Shipped weights for the colour network (the U-Net after the warp)."""
 
@@ -41,25 +41,18 @@ class ExemplarWeights(WeightsEnum):
     )
     DEFAULT = COLOR_V1
 
-
-
 def load_similarity(weights: Any) -> tuple[SimilarityNet, dict]:
     """Our safetensors (shipped, path, URL, enum) or a torchvision ResNet-34 state dict
     file (`torchvision:PATH`, e.g. resnet34-b627a593.pth from a torch cache)."""
     net = SimilarityNet()
     if isinstance(weights, str) and weights.startswith("torchvision:"):
         path = weights.split(":", 1)[1]
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as exc:
-            raise WeightsError(f"cannot read torchvision weights {path!r}: {exc}") from None
-        net.load_torchvision(state)
+        net.load_torchvision(read_torch_state(path, "torchvision weights"))
         return net, {"source": path}
     resolved = resolve(weights, SimilarityWeights.DEFAULT.spec)
     state, meta = load_file(resolved)
     load_into(net, state, source=repr(str(resolved.path)))
     return net, meta
-
 
 def smooth_by_confidence(ab: torch.Tensor, confidence: torch.Tensor, sigma: float = 1.5
                          ) -> torch.Tensor:
@@ -78,7 +71,6 @@ def smooth_by_confidence(ab: torch.Tensor, confidence: torch.Tensor, sigma: floa
 
     return blur(ab * c) / blur(c)
 
-
 def build_input(lightness: torch.Tensor, warped_ab: torch.Tensor, similarities: torch.Tensor
                 ) -> torch.Tensor:
     """The colour network's 13 channels at the level-0 grid: L/50-1, a*b*/110, similarities."""
@@ -86,7 +78,6 @@ def build_input(lightness: torch.Tensor, warped_ab: torch.Tensor, similarities: 
     small_l = F.interpolate(lightness, size=size, mode="area") if lightness.shape[-2:] != size \
         else lightness
     return torch.cat([small_l / 50.0 - 1.0, warped_ab / AB_NORM, similarities], 1)
-
 
 class ExemplarColorizer(ChromaColorizer):
     info = INFO
@@ -101,16 +92,13 @@ class ExemplarColorizer(ChromaColorizer):
         self.refine = bool(refine)
         self.device = resolve_device(device)
         self.similarity, self.similarity_meta = load_similarity(similarity_weights)
-        self.similarity.eval().to(self.device)
+        self.similarity = self.similarity.eval().to(self.device)
         self.color_net: ColorNet | None = None
         self.metadata: dict = {}
         if self.refine:
-            resolved = resolve(weights, ExemplarWeights.DEFAULT.spec)
-            state, meta = load_file(resolved)
-            self.color_net = ColorNet(ColorNetConfig(**meta.get("config", {})))
-            load_into(self.color_net, state, source=repr(str(resolved.path)))
-            self.color_net.eval().to(self.device)
-            self.metadata = meta
+            self.color_net, self.metadata = load_model(
+                weights, ExemplarWeights.DEFAULT.spec, lambda cfg: ColorNet(ColorNetConfig(**cfg)),
+                self.device)
 
     def _lightness(self, lum: np.ndarray) -> torch.Tensor:
         h, w = working_shape(*lum.shape, self.working_size, multiple=32)

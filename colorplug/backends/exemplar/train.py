@@ -32,6 +32,7 @@ from ...color import lab_to_rgb_torch, rgb_to_lab_torch
 from ...errors import InputError
 from ...nnf import nearest_neighbor_field, warp
 from ...train import PhotoDataset, TrainConfig
+from ...weights import load_into, read_torch_state
 from .colorizer import build_input, load_similarity
 from .correspond import correspond, warp_ab
 from .model import AB_NORM, ColorNet, ColorNetConfig, SimilarityNet
@@ -135,7 +136,7 @@ class SimilarityTask:
     def build_model(self) -> SimilarityNet:
         net = SimilarityNet()
         if self.args.init:
-            net.load_torchvision(torch.load(self.args.init, map_location="cpu", weights_only=True))
+            net.load_torchvision(read_torch_state(self.args.init, "--init ResNet-34 weights"))
         return net
 
     def config_dict(self) -> dict[str, Any]:
@@ -223,7 +224,8 @@ class PerceptualNet(nn.Module):
         torch.manual_seed(0)  # the random stand-in is the same network every run
         vgg = torchvision.models.vgg19(weights=None)
         if weights:
-            vgg.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            state = read_torch_state(weights, "--perceptual-weights")
+            load_into(vgg, state, source=repr(weights))
         self.features = vgg.features[:12].eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))

@@ -10,7 +10,7 @@ from ...device import resolve_device
 from ...errors import InputError
 from ...image import resize_map, working_shape
 from ...pipeline import ChromaColorizer
-from ...weights import WeightsEnum, WeightsSpec, load_file, load_into, resolve
+from ...weights import WeightsEnum, WeightsSpec, load_model
 from . import INFO
 from .model import FusionConfig, FusionNet, unit_to_ab
 
@@ -37,12 +37,9 @@ class FusionColorizer(ChromaColorizer):
                              f"{working_size!r}")
         self.working_size = working_size
         self.device = resolve_device(device)
-        resolved = resolve(weights, FusionWeights.DEFAULT.spec)
-        state, meta = load_file(resolved)
-        self.model = FusionNet(FusionConfig(**meta.get("config", {})))
-        load_into(self.model, state, source=repr(str(resolved.path)))
-        self.model.eval().to(self.device)
-        self.metadata = meta
+        self.model, self.metadata = load_model(
+            weights, FusionWeights.DEFAULT.spec, lambda cfg: FusionNet(FusionConfig(**cfg)),
+            self.device)
 
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(arr / 100.0)[None, None].to(self.device)
