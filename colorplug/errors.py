@@ -39,3 +39,16 @@ class DeviceError(ColorplugError):
 
 class IgnoredInputWarning(UserWarning):
     """A reference or hints were given to a backend that does not use them."""
+
+
+class OutputError(ColorplugError, OSError):
+    """An output cannot be written where the user asked (permissions, disk, a clash)."""
+
+
+class BackendError(ColorplugError):
+    """A backend failed or returned something that is not a valid image; names the backend
+    and the plugin distribution it came from."""
+
+
+class UnknownOptionError(ColorplugError, TypeError):
+    """A backend was given an option it does not have; the message lists the valid ones."""
