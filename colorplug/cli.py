@@ -10,6 +10,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import ColorplugError
+from .outputs import ExistingPolicy, PlanError, plan_outputs
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "astronaut_gray.png"
 
@@ -81,67 +82,102 @@ def _parse_range(text: str | None):
     return (lo, hi)
 
 
-def _plan(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
-    from .image import IMAGE_SUFFIXES, find_images
+def _backend_and_options(spec: str | None) -> tuple[str | None, dict]:
+    """``-b NAME`` or ``-b "NAME?key=value&..."`` (as ``colorplug eval --backend``)."""
+    if spec is None or "?" not in spec:
+        return spec, {}
+    from .evaluate import parse_backend_spec
 
-    single = len(inputs) == 1 and not inputs[0].is_dir()
-    if single and out.suffix.lower() in IMAGE_SUFFIXES:
-        return [(inputs[0], out)]
-    plan = []
-    for src in inputs:
-        if src.is_dir():
-            for f in find_images(src):
-                rel = f.relative_to(src).with_suffix(".png")
-                plan.append((f, out / rel))
-        else:
-            plan.append((src, out / (src.stem + ".png")))
-    return plan
+    _, name, options = parse_backend_spec(spec)
+    return name, options
+
+
+def _check_output_dtype(dtype: str, suffixes: set[str]) -> None:
+    from .image.codecs import EIGHT_BIT_ONLY
+
+    if dtype == "float32" and suffixes - {".tif", ".tiff"}:
+        raise PlanError("--output-dtype float32 needs TIFF outputs (-o FILE.tif, or "
+                        "--output-format tif for a folder); PNG holds at most 16 bits")
+    if dtype == "uint16" and suffixes & EIGHT_BIT_ONLY:
+        raise PlanError(f"--output-dtype uint16 needs PNG or TIFF outputs; "
+                        f"{', '.join(sorted(suffixes & EIGHT_BIT_ONLY))} hold 8 bits")
 
 
 def cmd_colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from . import get
-    from .image import read_image, write_image
+    from .files import clean_stale_parts, find_images
+    from .image import IMAGE_SUFFIXES, read_image, write_image
 
+    say = (lambda *a, **k: None) if args.quiet else print
     inputs = [Path(p) for p in args.inputs] + ([SAMPLE] if args.sample else [])
     if not inputs:
         _err("no input files given (pass files or folders, or --sample)")
         return 2
+    policy = ExistingPolicy.from_flags(overwrite=args.overwrite,
+                                       skip_existing=args.skip_existing)
     missing = [p for p in inputs if not p.exists()]
-    plan = _plan([p for p in inputs if p.exists()], Path(args.output))
-    colorizer = get(args.backend, device=args.device, output_dtype=args.output_dtype,
-                    intensity_range=_parse_range(args.intensity_range))
-    reference = read_image(args.reference) if args.reference else None
-    if colorizer.info.needs_reference and reference is None:
+    present = [p for p in inputs if p.exists()]
+    if not present:
+        _err("no input found: " + ", ".join(map(str, missing)))
+        return 2
+    plan = plan_outputs(present, Path(args.output),
+                        find=lambda d: find_images(d, IMAGE_SUFFIXES), suffixes=IMAGE_SUFFIXES,
+                        folder_suffix="." + args.output_format)
+    _check_output_dtype(args.output_dtype, {item.target.suffix.lower() for item in plan})
+    name, options = _backend_and_options(args.backend)
+    colorizer = get(name, device=args.device, output_dtype=args.output_dtype,
+                    intensity_range=_parse_range(args.intensity_range), **options)
+    if colorizer.info.needs_reference and not args.reference:
         _err(f"backend {colorizer.info.name!r} needs a colour reference image: pass "
              "--reference FILE")
         return 2
+    if getattr(colorizer.info, "needs_hints", False) and not args.hints:
+        _err(f"backend {colorizer.info.name!r} needs colour hints: pass --hints FILE")
+        return 2
+    reference = read_image(args.reference) if args.reference else None
     hints = read_image(args.hints) if args.hints else None
+    clean_stale_parts({item.target.parent for item in plan})
+
     failures = [(p, "no such file or folder") for p in missing]
-    done = 0
+    existing: list[Path] = []
+    skipped = done = 0
     bar = tqdm(plan, desc=f"colorize ({colorizer.info.name})", unit="img",
                disable=args.quiet or len(plan) < 2)
-    for src, dst in bar:
-        if dst.exists() and not args.overwrite:
-            failures.append((src, f"output {dst} exists (use --overwrite to replace it)"))
+    for item in bar:
+        if item.target.exists() and policy is not ExistingPolicy.OVERWRITE:
+            if policy is ExistingPolicy.SKIP:
+                skipped += 1
+            else:
+                existing.append(item.target)
             continue
         try:
-            image = read_image(src)
+            image = read_image(item.source, allow_huge=args.allow_huge_images)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 out = colorizer.colorize(image, reference=reference, hints=hints)
-            for message in dict.fromkeys(str(w.message) for w in caught):
-                print(f"colorplug: warning: {message}", file=sys.stderr)
-            write_image(dst, out, overwrite=args.overwrite)
+            if not args.quiet:
+                for message in dict.fromkeys(str(w.message) for w in caught):
+                    print(f"colorplug: warning: {item.source}: {message}", file=sys.stderr)
+            write_image(item.target, out, overwrite=policy is ExistingPolicy.OVERWRITE)
             done += 1
-        except (ColorplugError, FileExistsError, OSError) as exc:
-            failures.append((src, str(exc)))
+        except FileExistsError:  # appeared while we worked: still never replaced
+            existing.append(item.target)
+        except (ColorplugError, OSError) as exc:
+            failures.append((item.source, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+            failures.append((item.source, f"{type(exc).__name__}: {exc}"))
+    for target in existing:
+        print(f"colorplug: exists, left alone: {target} (use --overwrite to replace it or "
+              "--skip-existing to skip it)", file=sys.stderr)
     for src, why in failures:
         print(f"colorplug: failed: {src}: {why}", file=sys.stderr)
-    print(f"{done} colorized, {len(failures)} failed"
-          + (f" -> {plan[0][1]}" if done == 1 and len(plan) == 1 else f" -> {args.output}"))
-    return 1 if failures else 0
+    where = plan[0].target if len(plan) == 1 else args.output
+    counts = [f"{done} colorized"] + ([f"{skipped} skipped"] if skipped else []) + \
+        ([f"{len(existing)} existing"] if existing else []) + [f"{len(failures)} failed"]
+    say(f"{', '.join(counts)} -> {where}")
+    return 1 if failures or existing else 0
 
 
 # ------------------------------------------------------------------------------ train
@@ -267,16 +303,27 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("colorize", help="colorize image files and folders")
     s.add_argument("inputs", nargs="*", help="image files or folders (searched recursively)")
     s.add_argument("-o", "--output", required=True,
-                   help="output file (one input) or folder (PNG files, same names)")
+                   help="output file (one input; its suffix picks the format) or folder (a "
+                   "name without a suffix; files keep their names and relative paths)")
     s.add_argument("--sample", action="store_true", help="also colorize the bundled sample")
-    s.add_argument("-b", "--backend", default=None, help="backend name (default: best shipped)")
+    s.add_argument("-b", "--backend", default=None,
+                   help="backend name (default: best shipped); NAME?key=value&... passes "
+                   "backend options, e.g. 'fusion?working_size=512' (see colorplug info NAME)")
     s.add_argument("--reference", help="colour reference image (backends that use one)")
     s.add_argument("--hints", help="colour hints image (backends that take hints)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    s.add_argument("--output-dtype", default="uint8", choices=["uint8", "uint16", "float32"])
+    s.add_argument("--output-dtype", default="uint8", choices=["uint8", "uint16", "float32"],
+                   help="uint16: PNG or TIFF; float32: TIFF")
+    s.add_argument("--output-format", default="png", choices=["png", "tif", "jpg", "webp"],
+                   help="format of the files written into an output folder (default png)")
     s.add_argument("--intensity-range", default=None, help="LO,HI, 'dtype' or 'percentile'")
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("--skip-existing", action="store_true",
+                   help="leave existing outputs alone and count them as skipped (exit 0), "
+                   "e.g. to resume an interrupted folder")
+    s.add_argument("--allow-huge-images", action="store_true",
+                   help="read images over Pillow's decompression-bomb limit (~179 MP)")
+    s.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     sub.add_parser("train", help="train a backend: colorplug train BACKEND --data DIR --out FILE",
                    add_help=False)
     s = sub.add_parser("eval", help="evaluate backends on colour photos")

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import color
-from .errors import IgnoredInputWarning, InputError, MissingReferenceError
+from .errors import BackendError, IgnoredInputWarning, InputError, MissingReferenceError
 from .image import OUTPUT_DTYPES, Prepared, finish, prepare, prepare_reference
 from .protocol import BackendInfo
 
@@ -111,8 +111,32 @@ class ChromaColorizer(ABC):
         ]
         chroma = self.predict_chroma([p.lightness for p in prepared], reference=ref,
                                      hints=hints)
+        chroma = self._checked_chroma(chroma, len(prepared))
         return [recombine(p.lightness, ab, p.alpha, self.output_dtype)
                 for p, ab in zip(prepared, chroma)]
+
+    def _checked_chroma(self, chroma: Any, count: int) -> list[np.ndarray]:
+        """predict_chroma's result must be `count` finite (h, w, 2) maps; a NaN or inf is a
+        broken model or weights, never an image."""
+        try:
+            maps = [np.asarray(ab, dtype=np.float32) for ab in chroma]
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"backend {self.info.name!r} returned chroma that is not "
+                               f"numeric ({exc})") from None
+        if len(maps) != count:
+            raise BackendError(f"backend {self.info.name!r} returned {len(maps)} chroma maps "
+                               f"for {count} images")
+        for ab in maps:
+            if ab.ndim != 3 or ab.shape[-1] != 2 or 0 in ab.shape:
+                raise BackendError(f"backend {self.info.name!r} returned chroma shaped "
+                                   f"{ab.shape}; expected (h, w, 2)")
+            if not np.isfinite(ab).all():
+                weights = getattr(self, "metadata", {}).get("weights_file")
+                raise BackendError(
+                    f"backend {self.info.name!r} produced NaN or infinite colours"
+                    + (f" with weights {weights!r}" if weights else "")
+                    + "; the weights are broken or do not suit this input, so no image was made")
+        return maps
 
     # -- helpers -------------------------------------------------------------------
     def _reference(self, reference: Any) -> np.ndarray | None:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ...device import resolve_device
-from ...errors import InputError
+from ...errors import InputError, WeightsError
 from ...image import resize_map, working_shape
 from ...nnf import upsample_field, warp
 from ...pipeline import ChromaColorizer
@@ -47,12 +47,15 @@ def load_similarity(weights: Any) -> tuple[SimilarityNet, dict]:
     net = SimilarityNet()
     if isinstance(weights, str) and weights.startswith("torchvision:"):
         path = weights.split(":", 1)[1]
+        if not path:
+            raise WeightsError("similarity_weights='torchvision:PATH' needs the path of a "
+                               "torchvision ResNet-34 state dict file after the colon")
         net.load_torchvision(read_torch_state(path, "torchvision weights"))
-        return net, {"source": path}
+        return net, {"weights_file": path}
     resolved = resolve(weights, SimilarityWeights.DEFAULT.spec)
     state, meta = load_file(resolved)
     load_into(net, state, source=repr(str(resolved.path)))
-    return net, meta
+    return net, {**meta, "weights_file": str(resolved.path)}
 
 def smooth_by_confidence(ab: torch.Tensor, confidence: torch.Tensor, sigma: float = 1.5
                          ) -> torch.Tensor:
@@ -98,7 +101,7 @@ class ExemplarColorizer(ChromaColorizer):
         if self.refine:
             self.color_net, self.metadata = load_model(
                 weights, ExemplarWeights.DEFAULT.spec, lambda cfg: ColorNet(ColorNetConfig(**cfg)),
-                self.device)
+                self.device, backend=INFO.name)
 
     def _lightness(self, lum: np.ndarray) -> torch.Tensor:
         h, w = working_shape(*lum.shape, self.working_size, multiple=32)
