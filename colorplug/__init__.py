@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import (BackendConflictError, ColorplugError, DeviceError, IgnoredInputWarning,
-                     InputError, MissingReferenceError, PluginError, UnknownBackendError,
-                     WeightsError)
+from .errors import (BackendConflictError, BackendError, ColorplugError, DeviceError,
+                     IgnoredInputWarning, InputError, MissingReferenceError, OutputError,
+                     PluginError, UnknownBackendError, UnknownOptionError, WeightsError)
 from .hookspecs import hookimpl
 from .protocol import BackendInfo, Colorizer
 from .registry import default_registry, reload_plugins
@@ -26,9 +26,10 @@ __version__ = "0.1.0"
 DEFAULT_BACKEND = "fusion"
 
 __all__ = [
-    "BackendConflictError", "BackendInfo", "ColorplugError", "Colorizer", "DEFAULT_BACKEND",
-    "DeviceError", "IgnoredInputWarning", "InputError", "MissingReferenceError",
-    "PluginError", "UnknownBackendError", "WeightsError", "available", "colorize",
+    "BackendConflictError", "BackendError", "BackendInfo", "ColorplugError", "Colorizer",
+    "DEFAULT_BACKEND", "DeviceError", "IgnoredInputWarning", "InputError",
+    "MissingReferenceError", "OutputError", "PluginError", "UnknownBackendError",
+    "UnknownOptionError", "WeightsError", "available", "colorize",
     "default_backend", "get", "hookimpl", "reload_plugins",
 ]
 

@@ -41,13 +41,15 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     reg = default_registry()
     print("loaded:")
     for p in reg.plugins:
-        print(f"  {p.plugin:<20} {p.distribution:<28} backends: {', '.join(p.backends) or '-'}")
+        print(f"  {p.plugin:<20} {p.distribution:<28} {p.load_seconds:6.2f} s  "
+              f"backends: {', '.join(p.backends) or '-'}")
     if reg.disabled:
         print("disabled (COLORPLUG_DISABLE_PLUGINS): " + ", ".join(reg.disabled))
     if reg.failures:
         print("failed:")
         for f in reg.failures:
-            print(f"  {f.plugin:<20} {f.distribution:<28} {f.stage}: {f.error}")
+            print(f"  {f.plugin:<20} {f.distribution:<28} {f.load_seconds:6.2f} s  "
+                  f"{f.stage}: {f.error}")
     return 1 if reg.failures else 0
 
 
@@ -65,6 +67,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"working size:     {info.working_size or 'any'}")
     print(f"colour space:     {info.color_space}")
     print(f"trainable:        {'yes: colorplug train ' + info.name if info.trainer else 'no'}")
+    from .protocol import COMMON_OPTIONS
+
+    own = info.options
+    print("options:          " + ("(not declared by the plugin)" if own is None else
+                                  "-" if not own else ""))
+    for key, text in {**(own or {}), **COMMON_OPTIONS}.items():
+        print(f"  {key:<20} {text}")
     return 0
 
 
@@ -189,15 +198,21 @@ def cmd_train(argv: Sequence[str]) -> int:
     known, _ = pre.parse_known_args(argv)
     if not known.backend or known.backend.startswith("-"):
         trainable = [e.name for e in default_registry().entries() if e.info.trainer]
-        _err(f"usage: colorplug train BACKEND --data DIR --out FILE; trainable backends: "
-             f"{', '.join(trainable)}")
+        usage = (f"usage: colorplug train BACKEND --data DIR --out FILE [options]; trainable "
+                 f"backends: {', '.join(trainable)} (colorplug train BACKEND --help lists a "
+                 "backend's options)")
+        if set(argv) & {"-h", "--help"}:
+            print(usage)
+            return 0
+        _err(usage)
         return 2
     entry = default_registry().entry(known.backend)
     if not entry.info.trainer:
         _err(f"backend {entry.name!r} has nothing to train")
         return 2
     trainer = importlib.import_module(entry.info.trainer)
-    p = argparse.ArgumentParser(prog=f"colorplug train {entry.name}")
+    p = argparse.ArgumentParser(prog=f"colorplug train {entry.name}",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("backend")
     p.add_argument("--data", nargs="+", required=True, help="folders or files of colour photos")
     p.add_argument("--out", required=True, type=Path, help="weights file (.safetensors)")
@@ -211,12 +226,27 @@ def cmd_train(argv: Sequence[str]) -> int:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--resume", action="store_true", help="continue from OUT's .ckpt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over, replacing existing weights and checkpoint at --out")
     p.add_argument("--time-limit", type=float, default=None, help="minutes; stop after the "
                    "epoch that passes it")
     p.add_argument("--half", action="store_true", help="store weights as float16")
     p.add_argument("--quiet", action="store_true")
     trainer.add_arguments(p)
     args = p.parse_args(argv)
+    ckpt = args.out.with_suffix(".ckpt")
+    if args.resume and args.overwrite:
+        _err("--resume and --overwrite exclude each other")
+        return 2
+    if args.resume and not ckpt.is_file():
+        _err(f"--resume: no checkpoint {ckpt} to continue from (it is written beside --out "
+             "after each epoch); run without --resume to start")
+        return 2
+    existing = [p for p in (args.out, ckpt) if p.exists()]
+    if existing and not (args.resume or args.overwrite):
+        _err(f"{' and '.join(map(str, existing))} exist; pass --resume to continue that run "
+             "or --overwrite to start over and replace them")
+        return 2
     from .train import TrainConfig, fit
 
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs,
@@ -226,7 +256,13 @@ def cmd_train(argv: Sequence[str]) -> int:
                       steps_per_epoch=args.steps_per_epoch, time_limit_min=args.time_limit,
                       half=args.half, extra={k: v for k, v in vars(args).items()
                                              if k not in ("data", "out")})
-    summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
+    try:
+        summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
+    except KeyboardInterrupt:
+        hint = (f"; the last finished epoch is in {ckpt}: run the same command with --resume "
+                "to continue") if ckpt.is_file() else ""
+        _err("interrupted" + hint)
+        return 130
     print(f"weights written to {summary['out']} (best validation loss "
           f"{summary['best_val_loss']:.5f} after {summary['epochs']} epochs)")
     return 0
