@@ -13,7 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import (BackendConflictError, BackendError, ColorplugError, DeviceError,
-                     IgnoredInputWarning, InputError, MissingReferenceError, OutputError,
+                     IgnoredInputWarning, InputError, MissingHintsError, MissingReferenceError,
+                     OutputError,
                      PluginError, UnknownBackendError, UnknownOptionError, WeightsError)
 from .hookspecs import hookimpl
 from .protocol import BackendInfo, Colorizer
@@ -28,8 +29,8 @@ DEFAULT_BACKEND = "fusion"
 __all__ = [
     "BackendConflictError", "BackendError", "BackendInfo", "ColorplugError", "Colorizer",
     "DEFAULT_BACKEND", "DeviceError", "IgnoredInputWarning", "InputError",
-    "MissingReferenceError", "OutputError", "PluginError", "UnknownBackendError",
-    "UnknownOptionError", "WeightsError", "available", "colorize",
+    "MissingHintsError", "MissingReferenceError", "OutputError", "PluginError", "UnknownBackendError",
+    "UnknownOptionError", "WeightsError", "available", "colorize", "sample",
     "default_backend", "get", "hookimpl", "reload_plugins",
 ]
 
@@ -66,3 +67,17 @@ def colorize_batch(images: Sequence[Any], backend: str | None = None, *,
                    reference: Any = None, **options: Any) -> list[np.ndarray]:
     """Colorize many images with one backend; the same results as one by one."""
     return get(backend, **options).colorize_batch(images, reference=reference)
+
+
+def sample(name: str = "astronaut_gray") -> np.ndarray:
+    """A bundled sample image as numpy: "astronaut_gray" (512 x 512 uint8) or
+    "astronaut_color" (512 x 512 x 3 uint8, a colour reference), from scikit-image's data."""
+    from pathlib import Path
+
+    from .image import read_image
+
+    folder = Path(__file__).resolve().parent / "samples"
+    names = sorted(p.stem for p in folder.glob("*.png"))
+    if name not in names:
+        raise InputError(f"no sample {name!r}; samples: {', '.join(names)}")
+    return read_image(folder / f"{name}.png")

@@ -27,7 +27,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'backend':<14}{'from':<28}{'input':<12}description")
     for e in reg.entries():
         needs = ("reference" if e.info.needs_reference else
-                 "hints" if e.info.supports_hints else
+                 "hints" if e.info.needs_hints else
+                 "(hints)" if e.info.supports_hints else
                  "(reference)" if e.info.accepts_reference else "-")
         print(f"{e.name:<14}{e.distribution:<28}{needs:<12}{e.info.description}")
     if reg.failures:
@@ -64,6 +65,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"needs reference:  {info.needs_reference}")
     print(f"accepts reference:{' ' + str(info.accepts_reference)}")
     print(f"supports hints:   {info.supports_hints}")
+    print(f"needs hints:      {info.needs_hints}")
     print(f"working size:     {info.working_size or 'any'}")
     print(f"colour space:     {info.color_space}")
     print(f"trainable:        {'yes: colorplug train ' + info.name if info.trainer else 'no'}")
@@ -142,7 +144,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
         _err(f"backend {colorizer.info.name!r} needs a colour reference image: pass "
              "--reference FILE")
         return 2
-    if getattr(colorizer.info, "needs_hints", False) and not args.hints:
+    if colorizer.info.needs_hints and not args.hints:
         _err(f"backend {colorizer.info.name!r} needs colour hints: pass --hints FILE")
         return 2
     reference = read_image(args.reference) if args.reference else None

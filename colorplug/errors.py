@@ -14,6 +14,10 @@ class MissingReferenceError(InputError):
     """A backend that needs a colour reference image was called without one."""
 
 
+class MissingHintsError(InputError):
+    """A backend that needs colour hints was called without them."""
+
+
 class UnknownBackendError(ColorplugError, KeyError):
     """No backend of that name is registered."""
 

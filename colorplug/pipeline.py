@@ -16,7 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import color
-from .errors import BackendError, IgnoredInputWarning, InputError, MissingReferenceError
+from .errors import (BackendError, IgnoredInputWarning, InputError, MissingHintsError,
+                     MissingReferenceError)
 from .image import OUTPUT_DTYPES, Prepared, finish, prepare, prepare_reference
 from .protocol import BackendInfo
 
@@ -153,6 +154,9 @@ class ChromaColorizer(ABC):
         return prepare_reference(reference)
 
     def _hints(self, hints: Any) -> Any:
+        if hints is None and self.info.needs_hints:
+            raise MissingHintsError(f"backend {self.info.name!r} needs colour hints: pass "
+                                    "hints=... (CLI: --hints FILE)")
         if hints is not None and not self.info.supports_hints:
             warnings.warn(f"backend {self.info.name!r} takes no colour hints; the hints "
                           "were ignored", IgnoredInputWarning, stacklevel=4)

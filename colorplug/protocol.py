@@ -21,6 +21,7 @@ class BackendInfo:
     `needs_reference`: the backend cannot run without a colour reference image.
     `accepts_reference`: a reference is used when given (implied by `needs_reference`).
     `supports_hints`: user colour hints (scribbles / points) are used.
+    `needs_hints`: the backend cannot run without hints (implies `supports_hints`).
     `working_size`: the size chroma is predicted at (int: square side, or None: any).
     `trainer`: "module:object" of the backend's training entry (see `colorplug.train`).
     `options`: the backend's own options, name -> one line of help (shown by
@@ -34,6 +35,7 @@ class BackendInfo:
     needs_reference: bool = False
     accepts_reference: bool = False
     supports_hints: bool = False
+    needs_hints: bool = False
     working_size: int | tuple[int, int] | None = None
     color_space: str = "lab"
     trainer: str | None = None
@@ -43,6 +45,8 @@ class BackendInfo:
     def __post_init__(self) -> None:
         if self.needs_reference and not self.accepts_reference:
             object.__setattr__(self, "accepts_reference", True)
+        if self.needs_hints and not self.supports_hints:
+            object.__setattr__(self, "supports_hints", True)
 
 
 @runtime_checkable

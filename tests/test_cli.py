@@ -249,3 +249,32 @@ def test_decompression_bomb_is_reported_and_opt_in(tmp_path, capsys, monkeypatch
     assert "decompression bomb" in capsys.readouterr().err
     assert main(["colorize", str(tmp_path / "bomb.png"), "-o", str(tmp_path / "o.png"),
                  "--backend", "gray", "--allow-huge-images"]) == 0
+
+
+HINTS_PLUGIN = """
+import numpy as np, colorplug
+from colorplug.pipeline import ChromaColorizer
+INFO = colorplug.BackendInfo(name="needhints", description="test: needs hints", needs_hints=True)
+class NeedHints(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        return [np.zeros((2, 2, 2), np.float32) for _ in lightness]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("needhints", lambda weights=None, device="auto", **o: NeedHints(**o), INFO)
+"""
+
+
+def test_a_backend_needing_hints_fails_fast_like_one_needing_a_reference(
+        make_plugin, tmp_path, capsys, gray_image):
+    import colorplug
+
+    make_plugin("colorplug-needhints", {"needhints": "cp_test_needhints"},
+                {"cp_test_needhints": HINTS_PLUGIN})
+    _gray_files(tmp_path / "in", ["a.png", "b.png"], gray_image)
+    assert main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                 "--backend", "needhints"]) == 2
+    assert "needs colour hints: pass --hints FILE" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(colorplug.MissingHintsError, match="needs colour hints"):
+        colorplug.get("needhints").colorize(gray_image)
