@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from . import __version__
 from .errors import ColorplugError
 from .outputs import ExistingPolicy, PlanError, plan_outputs
@@ -114,12 +116,56 @@ def _check_output_dtype(dtype: str, suffixes: set[str]) -> None:
                         f"{', '.join(sorted(suffixes & EIGHT_BIT_ONLY))} hold 8 bits")
 
 
+def _output_name(src: Path, suffix: str, args: argparse.Namespace) -> str:
+    """An input's output file name in a folder: DICOM stacks become TIFF stacks (or a
+    Secondary Capture with --dicom-out), OME-TIFF stays OME-TIFF."""
+    from .image import medical
+
+    if medical.is_ome_tiff(src):
+        return src.name[: -len(next(s for s in medical.OME_SUFFIXES
+                                    if src.name.lower().endswith(s)))] + ".ome.tif"
+    if medical.is_dicom(src):
+        if args.dicom_out:
+            return src.stem + ".dcm"
+        if medical.dicom_frames(src) > 1 and suffix not in (".tif", ".tiff"):
+            return src.stem + ".tif"
+    return src.stem + suffix
+
+
+def _colorize_file(colorizer, item, args: argparse.Namespace, reference, hints) -> bytes:
+    """Read one input (image, DICOM or OME-TIFF), colorize it, encode it for its target."""
+    from .errors import InputError
+    from .image import encode_image, medical, read_image
+
+    src, target = item.source, item.target
+    planes = None
+    if medical.is_dicom(src):
+        planes = medical.read_dicom(src)
+    elif medical.is_ome_tiff(src):
+        planes = medical.read_ome_tiff(src)
+    elif args.dicom_out:
+        raise InputError("--dicom-out writes DICOM from DICOM inputs only (it copies their "
+                         "patient and study tags)")
+    if planes is None:
+        image = read_image(src, allow_huge=args.allow_huge_images)
+        return encode_image(colorizer.colorize(image, reference=reference, hints=hints),
+                            target.suffix)
+    stack = medical.display_planes(planes, args.intensity_range)
+    rgb = np.stack([colorizer.colorize(plane, reference=reference, hints=hints)
+                    for plane in stack])
+    if args.dicom_out:
+        return medical.encode_secondary_capture(rgb, planes)
+    if len(rgb) == 1 and planes.kind == "dicom":
+        return encode_image(rgb[0], target.suffix)
+    return medical.encode_stack(rgb, planes)
+
+
 def cmd_colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from . import get
-    from .files import clean_stale_parts, find_images
-    from .image import IMAGE_SUFFIXES, read_image, write_image
+    from .files import clean_stale_parts, find_images, write_bytes_atomic
+    from .image import IMAGE_SUFFIXES, encode_image, medical, read_image
 
     say = (lambda *a, **k: None) if args.quiet else print
     inputs = [Path(p) for p in args.inputs] + ([SAMPLE] if args.sample else [])
@@ -133,10 +179,13 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     if not present:
         _err("no input found: " + ", ".join(map(str, missing)))
         return 2
+    out_suffixes = IMAGE_SUFFIXES | ({".dcm"} if args.dicom_out else set())
     plan = plan_outputs(present, Path(args.output),
-                        find=lambda d: find_images(d, IMAGE_SUFFIXES), suffixes=IMAGE_SUFFIXES,
-                        folder_suffix="." + args.output_format)
-    _check_output_dtype(args.output_dtype, {item.target.suffix.lower() for item in plan})
+                        find=lambda d: find_images(d, IMAGE_SUFFIXES | medical.DICOM_SUFFIXES),
+                        suffixes=out_suffixes, folder_suffix="." + args.output_format,
+                        name_for=lambda src, suffix: _output_name(src, suffix, args))
+    _check_output_dtype(args.output_dtype, {item.target.suffix.lower() for item in plan
+                                            if item.target.suffix.lower() != ".dcm"})
     name, options = _backend_and_options(args.backend)
     colorizer = get(name, device=args.device, output_dtype=args.output_dtype,
                     intensity_range=_parse_range(args.intensity_range), **options)
@@ -164,14 +213,13 @@ def cmd_colorize(args: argparse.Namespace) -> int:
                 existing.append(item.target)
             continue
         try:
-            image = read_image(item.source, allow_huge=args.allow_huge_images)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                out = colorizer.colorize(image, reference=reference, hints=hints)
+                data = _colorize_file(colorizer, item, args, reference, hints)
             if not args.quiet:
                 for message in dict.fromkeys(str(w.message) for w in caught):
                     print(f"colorplug: warning: {item.source}: {message}", file=sys.stderr)
-            write_image(item.target, out, overwrite=policy is ExistingPolicy.OVERWRITE)
+            write_bytes_atomic(item.target, data, overwrite=policy is ExistingPolicy.OVERWRITE)
             done += 1
         except FileExistsError:  # appeared while we worked: still never replaced
             existing.append(item.target)
@@ -359,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--skip-existing", action="store_true",
                    help="leave existing outputs alone and count them as skipped (exit 0), "
                    "e.g. to resume an interrupted folder")
+    s.add_argument("--dicom-out", action="store_true",
+                   help="DICOM inputs: write an RGB Secondary Capture (.dcm) with new UIDs and "
+                   "the source's patient/study tags (needs the medical extra)")
     s.add_argument("--allow-huge-images", action="store_true",
                    help="read images over Pillow's decompression-bomb limit (~179 MP)")
     s.add_argument("-q", "--quiet", action="store_true", help="print errors only")

@@ -14,7 +14,7 @@ import enum
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .errors import ColorplugError
 
@@ -45,11 +45,15 @@ class Planned:
     target: Path
 
 
-def plan_outputs(inputs: Sequence[Path], output: Path, *, find: "callable",
+def plan_outputs(inputs: Sequence[Path], output: Path, *, find: Callable[[Path], Iterable[Path]],
                  suffixes: Iterable[str], folder_suffix: str = ".png",
+                 name_for: Callable[[Path, str], str] | None = None,
                  flag: str = "-o/--output") -> list[Planned]:
     """Plan where each input goes. `find(folder)` lists the files of an input folder;
-    `suffixes` are the formats a file output may have. Raises `PlanError`."""
+    `suffixes` are the formats a file output may have; `name_for(source, folder_suffix)`
+    names an output in a folder (default: the source's stem + `folder_suffix`).
+    Raises `PlanError`."""
+    name_for = name_for or (lambda src, suffix: src.stem + suffix)
     suffixes = {s.lower() for s in suffixes}
     is_file_output = output.suffix.lower() in suffixes and not output.is_dir()
     if output.suffix and not is_file_output and not output.is_dir():
@@ -68,10 +72,10 @@ def plan_outputs(inputs: Sequence[Path], output: Path, *, find: "callable",
             files = list(find(src))
             if not files:
                 raise PlanError(f"no images found in {src}")
-            plan.extend(Planned(f, output / f.relative_to(src).with_suffix(folder_suffix))
+            plan.extend(Planned(f, output / f.relative_to(src).parent / name_for(f, folder_suffix))
                         for f in files)
         else:
-            plan.append(Planned(src, output / (src.stem + folder_suffix)))
+            plan.append(Planned(src, output / name_for(src, folder_suffix)))
     clashes = defaultdict(list)
     for item in plan:
         clashes[item.target].append(item.source)
