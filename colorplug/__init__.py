@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import (BackendConflictError, BackendError, ColorplugError, DeviceError,
                      IgnoredInputWarning, InputError, MissingHintsError, MissingReferenceError,
-                     OutputError,
+                     OutputError, ResourceError,
                      PluginError, UnknownBackendError, UnknownOptionError, WeightsError)
 from .hookspecs import hookimpl
 from .protocol import BackendInfo, Colorizer
@@ -29,7 +29,7 @@ DEFAULT_BACKEND = "fusion"
 __all__ = [
     "BackendConflictError", "BackendError", "BackendInfo", "ColorplugError", "Colorizer",
     "DEFAULT_BACKEND", "DeviceError", "IgnoredInputWarning", "InputError",
-    "MissingHintsError", "MissingReferenceError", "OutputError", "PluginError", "UnknownBackendError",
+    "MissingHintsError", "MissingReferenceError", "OutputError", "PluginError", "ResourceError", "UnknownBackendError",
     "UnknownOptionError", "WeightsError", "available", "colorize", "sample",
     "default_backend", "get", "hookimpl", "reload_plugins",
 ]

@@ -56,3 +56,7 @@ class BackendError(ColorplugError):
 
 class UnknownOptionError(ColorplugError, TypeError):
     """A backend was given an option it does not have; the message lists the valid ones."""
+
+
+class ResourceError(ColorplugError, MemoryError):
+    """The machine cannot fit the work asked for (memory); names the image size."""

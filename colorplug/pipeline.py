@@ -17,7 +17,7 @@ import numpy as np
 
 from . import color
 from .errors import (BackendError, IgnoredInputWarning, InputError, MissingHintsError,
-                     MissingReferenceError)
+                     MissingReferenceError, ResourceError)
 from .image import OUTPUT_DTYPES, Prepared, finish, prepare, prepare_reference
 from .protocol import BackendInfo
 
@@ -103,6 +103,31 @@ class ChromaColorizer(ABC):
         images = list(images)
         if not images:
             raise InputError("no images given (empty list)")
+        try:
+            return self._colorize_batch(images, reference, hints)
+        except MemoryError:
+            raise ResourceError(self._memory_message(images)) from None
+        except RuntimeError as exc:  # torch's allocator
+            if "can't allocate memory" in str(exc) or "out of memory" in str(exc):
+                raise ResourceError(self._memory_message(images)) from None
+            raise
+
+    @staticmethod
+    def _memory_message(images: list[Any]) -> str:
+        from .checked import input_hw
+
+        sizes = [input_hw(im) for im in images]
+        pixels = sum(h * w for h, w in (s for s in sizes if s))
+        big = max((s for s in sizes if s), key=lambda s: s[0] * s[1], default=None)
+        what = f"a {big[1]}x{big[0]} image" if big and len(images) == 1 else \
+            f"{len(images)} images"
+        return (f"not enough memory to colorize {what}: about {pixels * 14 / 2**30:.1f} GB are "
+                "needed (full-resolution lightness and the output, ~14 bytes per pixel) besides "
+                "the model; close other programs, use a smaller image, or colorize it in tiles "
+                "or planes (colorplug.dask)")
+
+    def _colorize_batch(self, images: list[Any], reference: Any, hints: Any
+                        ) -> list[np.ndarray]:
         ref = self._reference(reference)
         hints = self._hints(hints)
         prepared: list[Prepared] = [

@@ -34,6 +34,25 @@ class Prepared:
     is_color: bool
 
 
+#: Pixels converted at a time: full-size float temporaries never exist for large images.
+STRIP_PIXELS = 1 << 20
+
+
+def in_strips(arr: np.ndarray, fn: Any) -> np.ndarray:
+    """``fn`` applied to row strips of `arr` (about STRIP_PIXELS each) -> float32 (H, W)."""
+    h, w = arr.shape[:2]
+    out = np.empty((h, w), np.float32)
+    step = max(1, STRIP_PIXELS // max(w, 1))
+    for r0 in range(0, h, step):
+        out[r0:r0 + step] = fn(arr[r0:r0 + step])
+    return out
+
+
+def display_range(arr: np.ndarray, intensity_range: Any) -> tuple[float, float]:
+    """The (lo, hi) that map to black and white for `arr` under the module's rules."""
+    return _range(arr, intensity_range)
+
+
 def _range(arr: np.ndarray, intensity_range: Any) -> tuple[float, float]:
     mode = intensity_range
     if mode is None:
@@ -69,7 +88,12 @@ def intensity_to_unit(arr: np.ndarray, intensity_range: Any = None) -> np.ndarra
     The arithmetic runs in float32 when the data and the range fit it, else in float64, so
     finite inputs beyond float32 (1e39, a range of 1e300) never overflow to inf or NaN.
     """
-    lo, hi = _range(arr, intensity_range)
+    return unit_from_range(arr, *_range(arr, intensity_range))
+
+
+def unit_from_range(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Linear map of `arr` from [lo, hi] to [0, 1], clipped, float32 (see
+    `intensity_to_unit` for the float64 fallback)."""
     if arr.dtype == np.uint8 and (lo, hi) == (0.0, 255.0):
         return arr.astype(np.float32) / np.float32(255.0)
     fits32 = (max(abs(lo), abs(hi), hi - lo) <= _F32_MAX / 4
@@ -94,18 +118,20 @@ def prepare(image: Any, *, intensity_range: Any = None, what: str = "image") -> 
     check_dtype(arr, intensity_range, what)
     alpha = None
     if arr.ndim == 3 and arr.shape[-1] == 4:
-        alpha = intensity_to_unit(arr[..., 3], "dtype")
+        top = dtype_max(arr)
+        alpha = in_strips(arr[..., 3], lambda s: unit_from_range(s, 0.0, top))
         arr = arr[..., :3]
     if arr.ndim == 2:
         if arr.dtype == np.uint8 and intensity_range in (None, "dtype"):
-            lightness = _GRAY8_L[arr]  # exact and fast: a 256-entry table
-        else:
-            lightness = color.lightness_from_gray(intensity_to_unit(arr, intensity_range))
-        return Prepared(lightness.astype(np.float32, copy=False), alpha, False)
-    unit = intensity_to_unit(arr, "dtype" if intensity_range is None else intensity_range)
-    is_color = bool(np.ptp(unit.reshape(-1, 3)[:: max(1, unit.size // 300000)], axis=1).max()
-                    > 1e-6) if unit.size else False
-    return Prepared(color.lightness_from_rgb(unit).astype(np.float32), alpha, is_color)
+            return Prepared(_GRAY8_L[arr], alpha, False)  # exact and fast: a 256-entry table
+        lo, hi = _range(arr, intensity_range)
+        lightness = in_strips(arr, lambda s: color.lightness_from_gray(unit_from_range(s, lo, hi)))
+        return Prepared(lightness, alpha, False)
+    lo, hi = _range(arr, "dtype" if intensity_range is None else intensity_range)
+    lightness = in_strips(arr, lambda s: color.lightness_from_rgb(unit_from_range(s, lo, hi)))
+    sample = unit_from_range(arr.reshape(-1, 3)[:: max(1, arr.size // 300000)], lo, hi)
+    is_color = bool(np.ptp(sample, axis=1).max() > 1e-6)
+    return Prepared(lightness, alpha, is_color)
 
 
 def prepare_reference(reference: Any, *, require_color: bool = True) -> np.ndarray:
