@@ -9,6 +9,10 @@ one launch each, ping-pong buffers so no thread reads a half-updated neighbour);
 search (radius halving from the target's size) follows the last jump of every iteration.
 Random numbers come from a splitmix64 hash of (seed, iteration, pixel): reproducible,
 independent per pixel. Kernels are compiled once per process and cached.
+
+The kernel sources (`INIT_KERNEL`, `COST_KERNEL`, `STEP_KERNEL`) and the host loop
+(`run_patchmatch`, any array module) are shared with `colorplug.nnf_cuda_emulation`, which
+compiles the same source for the CPU so the tests run this engine without a GPU.
 """
 from __future__ import annotations
 

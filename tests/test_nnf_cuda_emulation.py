@@ -90,3 +90,21 @@ def test_emulation_rejects_wrong_argument_types_and_out_of_bounds_reads():
     src, tgt = np.ones(4, np.float32), np.ones(4, np.float32)
     with pytest.raises(emu.EmulationError, match="out-of-bounds.*'tgt'"):  # nnf 9 of nt 4
         k["cost"](src, tgt, np.full((1, 4), 9, np.int32), np.int32(1), np.int32(4), np.int32(4))
+
+
+@pytest.mark.parametrize("hs, ws, ht, wt, b", [(1, 1, 1, 1, 1), (3, 5, 1, 7, 3),
+                                                (17, 3, 5, 40, 3), (40, 70, 33, 21, 2)])
+def test_odd_shapes_return_in_range_matches_and_their_true_similarity(hs, ws, ht, wt, b):
+    """Non-square maps, 1-pixel sides, batches that end mid-block: every index lies in the
+    target and the similarity returned is the cosine of the patches it names."""
+    s, t = smooth(b, 6, hs, ws, seed=hs), smooth(b, 6, ht, wt, seed=wt)
+    idx, sim = emu.patchmatch_emulated(s, t, iterations=3)
+    assert idx.shape == (b, hs, ws, 2) and sim.shape == (b, hs, ws)
+    assert (idx[..., 0] >= 0).all() and (idx[..., 0] < ht).all()
+    assert (idx[..., 1] >= 0).all() and (idx[..., 1] < wt).all()
+    ps, pt = patch_vectors(s), patch_vectors(t)
+    flat = (idx[..., 0] * wt + idx[..., 1]).view(b, -1)
+    cosine = torch.stack([(pt[i][:, flat[i]] * ps[i]).sum(0) for i in range(b)])
+    assert torch.allclose(cosine.view(b, hs, ws), sim, atol=1e-5)
+    _, ex = nearest_neighbor_field(s, t, method="exact")
+    assert (sim <= ex + 1e-5).all()
