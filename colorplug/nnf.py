@@ -191,7 +191,7 @@ def nearest_neighbor_field(source: Any, target: Any, *, patch_size: int = 3,
                                                     k=kernels)
         if engine == "cupy":
             raise InputError("engine='cupy' needs CUDA tensors and CuPy with a working CUDA "
-                             "runtime (pip install cupy-cuda12x)")
+                             "runtime (pip install cupy-cuda13x)")
         return _patchmatch(s, t, patch_size, iterations, seed)
 
 
