@@ -30,10 +30,10 @@ t = time.perf_counter()
 try:
     out = colorplug.get(backend, device="cpu").colorize(image)
     status = f"ok {out.shape}"
+except colorplug.ColorplugError as exc:
+    status = f"{type(exc).__name__}: {exc}"
 except MemoryError as exc:
     status = f"bare MemoryError {exc}"
-except colorplug.ColorplugError as exc:
-    status = f"ColorplugError: {exc}"
 print(status[:160], f"{time.perf_counter() - t:.1f}s", flush=True)
 """
 

@@ -13,6 +13,7 @@ import numpy as np
 from . import __version__
 from .errors import ColorplugError
 from .outputs import ExistingPolicy, PlanError, plan_outputs
+from .runner import run_plan
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "astronaut_gray.png"
 
@@ -132,31 +133,33 @@ def _output_name(src: Path, suffix: str, args: argparse.Namespace) -> str:
     return src.stem + suffix
 
 
-def _colorize_file(colorizer, item, args: argparse.Namespace, reference, hints) -> bytes:
-    """Read one input (image, DICOM or OME-TIFF), colorize it, encode it for its target."""
+def _load_input(item, args: argparse.Namespace):
+    """Decode one input: an image array, or the planes of a DICOM / OME-TIFF file."""
     from .errors import InputError
-    from .image import encode_image, medical, read_image
+    from .image import medical, read_image
 
-    src, target = item.source, item.target
-    planes = None
+    src = item.source
     if medical.is_dicom(src):
-        planes = medical.read_dicom(src)
-    elif medical.is_ome_tiff(src):
-        planes = medical.read_ome_tiff(src)
-    elif args.dicom_out:
+        return medical.read_dicom(src)
+    if medical.is_ome_tiff(src):
+        return medical.read_ome_tiff(src)
+    if args.dicom_out:
         raise InputError("--dicom-out writes DICOM from DICOM inputs only (it copies their "
                          "patient and study tags)")
-    if planes is None:
-        image = read_image(src, allow_huge=args.allow_huge_images)
-        return encode_image(colorizer.colorize(image, reference=reference, hints=hints),
-                            target.suffix)
+    return read_image(src, allow_huge=args.allow_huge_images)
+
+
+def _colorize_planes(colorizer, item, planes, args: argparse.Namespace, reference,
+                     hints) -> bytes:
+    """Colorize a DICOM or OME-TIFF stack plane by plane and encode it for its output."""
+    from .image import encode_image, medical
+
     stack = medical.display_planes(planes, args.intensity_range)
-    rgb = np.stack([colorizer.colorize(plane, reference=reference, hints=hints)
-                    for plane in stack])
+    rgb = np.stack(colorizer.colorize_batch(list(stack), reference=reference, hints=hints))
     if args.dicom_out:
         return medical.encode_secondary_capture(rgb, planes)
     if len(rgb) == 1 and planes.kind == "dicom":
-        return encode_image(rgb[0], target.suffix)
+        return encode_image(rgb[0], item.target.suffix)
     return medical.encode_stack(rgb, planes)
 
 
@@ -174,6 +177,8 @@ def cmd_colorize(args: argparse.Namespace) -> int:
         return 2
     policy = ExistingPolicy.from_flags(overwrite=args.overwrite,
                                        skip_existing=args.skip_existing)
+    if args.batch_size < 1:
+        raise PlanError(f"--batch-size must be at least 1; got {args.batch_size}")
     missing = [p for p in inputs if not p.exists()]
     present = [p for p in inputs if p.exists()]
     if not present:
@@ -202,31 +207,35 @@ def cmd_colorize(args: argparse.Namespace) -> int:
 
     failures = [(p, "no such file or folder") for p in missing]
     existing: list[Path] = []
-    skipped = done = 0
-    bar = tqdm(plan, desc=f"colorize ({colorizer.info.name})", unit="img",
-               disable=args.quiet or len(plan) < 2)
-    for item in bar:
+    skipped = 0
+    todo = []
+    for item in plan:
         if item.target.exists() and policy is not ExistingPolicy.OVERWRITE:
             if policy is ExistingPolicy.SKIP:
                 skipped += 1
             else:
                 existing.append(item.target)
-            continue
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                data = _colorize_file(colorizer, item, args, reference, hints)
-            if not args.quiet:
-                for message in dict.fromkeys(str(w.message) for w in caught):
-                    print(f"colorplug: warning: {item.source}: {message}", file=sys.stderr)
-            write_bytes_atomic(item.target, data, overwrite=policy is ExistingPolicy.OVERWRITE)
-            done += 1
-        except FileExistsError:  # appeared while we worked: still never replaced
-            existing.append(item.target)
-        except (ColorplugError, OSError) as exc:
-            failures.append((item.source, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
-            failures.append((item.source, f"{type(exc).__name__}: {exc}"))
+        else:
+            todo.append(item)
+    overwrite = policy is ExistingPolicy.OVERWRITE
+    bar = tqdm(total=len(todo), desc=f"colorize ({colorizer.info.name})", unit="img",
+               disable=args.quiet or len(todo) < 2)
+    report = run_plan(
+        todo, load=lambda item: _load_input(item, args),
+        colorize_batch=lambda images: colorizer.colorize_batch(images, reference=reference,
+                                                               hints=hints),
+        colorize_other=lambda item, planes: _colorize_planes(colorizer, item, planes, args,
+                                                             reference, hints),
+        encode=lambda item, rgb: encode_image(rgb, item.target.suffix),
+        write=lambda item, data: write_bytes_atomic(item.target, data, overwrite=overwrite),
+        batch_size=args.batch_size, progress=lambda: bar.update())
+    bar.close()
+    done = report.done
+    existing += report.existing
+    failures += report.failures
+    if not args.quiet:
+        for src, message in report.warnings:
+            print(f"colorplug: warning: {src}: {message}", file=sys.stderr)
     for target in existing:
         print(f"colorplug: exists, left alone: {target} (use --overwrite to replace it or "
               "--skip-existing to skip it)", file=sys.stderr)
@@ -407,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--skip-existing", action="store_true",
                    help="leave existing outputs alone and count them as skipped (exit 0), "
                    "e.g. to resume an interrupted folder")
+    s.add_argument("--batch-size", type=int, default=8,
+                   help="images colorized together (memory vs speed)")
     s.add_argument("--dicom-out", action="store_true",
                    help="DICOM inputs: write an RGB Secondary Capture (.dcm) with new UIDs and "
                    "the source's patient/study tags (needs the medical extra)")

@@ -115,3 +115,18 @@ def test_missing_reference_is_an_error():
         NeedsRef().colorize(np.zeros((4, 4), np.uint8))
     with pytest.raises(colorplug.InputError, match="grayscale"):
         NeedsRef().colorize(np.zeros((4, 4), np.uint8), reference=np.zeros((4, 4), np.uint8))
+
+
+@pytest.mark.parametrize("name", ["fusion", "cgan"])
+def test_batched_results_equal_one_by_one(name):
+    import colorplug
+
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8)
+              for shape in [(64, 64), (64, 64), (48, 80), (64, 64), (48, 80), (17, 9)]]
+    c = colorplug.get(name, device="cpu", batch_size=4)
+    batched = c.colorize_batch(images)
+    single = [c.colorize(im) for im in images]
+    for b, s in zip(batched, single):
+        assert b.shape == s.shape
+        assert np.abs(b.astype(int) - s.astype(int)).max() <= 1  # within 1/255

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
 
 _SIGNATURES = {b"\x89PNG": "PNG", b"\xff\xd8": "JPEG", b"GIF8": "GIF", b"RIFF": "WebP",
                b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"BM": "BMP"}
+
+
+_PIL_OPEN_LOCK = threading.Lock()
 
 
 class ImageTooLargeError(InputError):
@@ -67,8 +71,6 @@ def read_image(path: str | os.PathLike, *, allow_huge: bool = False) -> np.ndarr
     Images over Pillow's decompression-bomb limit (about 179 megapixels) are refused unless
     `allow_huge` is true (CLI: ``--allow-huge-images``).
     """
-    import warnings
-
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
@@ -89,18 +91,22 @@ def read_image(path: str | os.PathLike, *, allow_huge: bool = False) -> np.ndarr
     if kind == "PNG" and len(data) > 25 and data[24] == 16:  # IHDR bit depth
         return _decode_png16(data, path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _PIL_OPEN_LOCK:  # MAX_IMAGE_PIXELS is global: decoding threads share it
+            limit = Image.MAX_IMAGE_PIXELS
             if allow_huge:
-                old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                Image.MAX_IMAGE_PIXELS = None
             try:
-                with Image.open(io.BytesIO(data)) as img:
-                    img.load()
-                    return pil_to_array(ImageOps.exif_transpose(img))
+                img = Image.open(io.BytesIO(data))  # reads the header only
             finally:
-                if allow_huge:
-                    Image.MAX_IMAGE_PIXELS = old
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                Image.MAX_IMAGE_PIXELS = limit
+        with img:
+            if not allow_huge and limit and img.size[0] * img.size[1] > limit:
+                raise Image.DecompressionBombError(
+                    f"Image size ({img.size[0] * img.size[1]} pixels) exceeds limit of {limit} "
+                    "pixels.")
+            img.load()
+            return pil_to_array(ImageOps.exif_transpose(img))
+    except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(
             f"cannot read {str(path)!r}: {exc} It may be a decompression bomb; if you trust "
             "the file, allow it with --allow-huge-images (API: read_image(..., "

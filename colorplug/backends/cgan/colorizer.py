@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ...device import resolve_device
 from ...errors import InputError
 from ...image import resize_map, working_shape
+from ...batching import batches_by_shape
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_model
 from . import INFO
@@ -34,8 +35,11 @@ class CGANColorizer(ChromaColorizer):
     info = INFO
 
     def __init__(self, *, weights: Any = None, device: str = "auto",
-                 working_size: int | None = None, **options: Any) -> None:
+                 working_size: int | None = None, batch_size: int = 8, **options: Any) -> None:
         super().__init__(**options)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive integer; got {batch_size!r}")
+        self.batch_size = batch_size
         self.device = resolve_device(device)
         self.model, self.metadata = load_model(
             weights, CGANWeights.DEFAULT.spec,
@@ -47,21 +51,28 @@ class CGANColorizer(ChromaColorizer):
         self.working_size = size
 
     @torch.inference_mode()
-    def predict_ab(self, lum: np.ndarray) -> np.ndarray:
-        """a*b* (h, w, 2) at the working size for one L* map (H, W)."""
+    def predict_ab(self, lums: list[np.ndarray]) -> np.ndarray:
+        """a*b* (n, h, w, 2) at the working size for L* maps (H, W) of one working shape."""
         m = self.cfg.multiple
-        h, w = working_shape(*lum.shape, self.working_size)
-        x = torch.from_numpy(resize_map(lum, w, h).astype(np.float32))[None, None].to(self.device)
+        h, w = working_shape(*lums[0].shape, self.working_size)
+        x = torch.from_numpy(np.stack([resize_map(lum, w, h) for lum in lums])
+                             .astype(np.float32))[:, None].to(self.device)
         ph, pw = -h % m, -w % m
         x = l_to_unit(x)
         if ph or pw:
             # reflect where the image is large enough, replicate the rest
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
-        ab = unit_to_ab(self.model(x).float())[0]
-        ab = ab[:, ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
-        return ab.permute(1, 2, 0).cpu().numpy()
+        ab = unit_to_ab(self.model(x).float())
+        ab = ab[:, :, ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
+        return ab.permute(0, 2, 3, 1).cpu().numpy()
 
     def predict_chroma(self, lightness: list[np.ndarray], *, reference: Any,
                        hints: Any) -> list[np.ndarray]:
-        return [self.predict_ab(lum) for lum in lightness]
+        """Images of one working shape go through the generator together (`batch_size`)."""
+        shapes = [working_shape(*lum.shape, self.working_size) for lum in lightness]
+        out: list[np.ndarray] = [np.empty(0)] * len(lightness)
+        for idx in batches_by_shape(shapes, self.batch_size):
+            for j, ab in zip(idx, self.predict_ab([lightness[i] for i in idx])):
+                out[j] = ab
+        return out

@@ -9,6 +9,7 @@ import torch
 from ...device import resolve_device
 from ...errors import InputError
 from ...image import resize_map, working_shape
+from ...batching import batches_by_shape
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_model
 from . import INFO
@@ -30,8 +31,11 @@ class FusionColorizer(ChromaColorizer):
     info = INFO
 
     def __init__(self, *, weights: Any = None, device: str = "auto", working_size: int = 256,
-                 **options: Any) -> None:
+                 batch_size: int = 8, **options: Any) -> None:
         super().__init__(**options)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive integer; got {batch_size!r}")
+        self.batch_size = batch_size
         if not isinstance(working_size, int) or working_size < 32 or working_size % 8:
             raise InputError(f"working_size must be a multiple of 8, at least 32; got "
                              f"{working_size!r}")
@@ -42,7 +46,9 @@ class FusionColorizer(ChromaColorizer):
             self.device, backend=INFO.name)
 
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(arr / 100.0)[None, None].to(self.device)
+        """L* (h, w) or a stack (n, h, w) -> network input (n, 1, h, w) in [0, 1]."""
+        t = torch.from_numpy(arr / 100.0)
+        return (t[None, None] if t.ndim == 2 else t[:, None]).to(self.device)
 
     @torch.inference_mode()
     def global_vector(self, lightness: np.ndarray) -> torch.Tensor:
@@ -52,12 +58,21 @@ class FusionColorizer(ChromaColorizer):
     @torch.inference_mode()
     def predict_chroma(self, lightness: list[np.ndarray], *, reference: np.ndarray | None,
                        hints: Any) -> list[np.ndarray]:
+        """Images of one working shape go through the network together (`batch_size`)."""
         prior = self.global_vector(reference[..., 0]) if reference is not None else None
-        out = []
-        for lum in lightness:
-            lh, lw = working_shape(*lum.shape, self.working_size, multiple=8)
-            local = self._tensor(resize_map(lum, lw, lh))
-            vec = prior if prior is not None else self.global_vector(lum)
+        g = self.model.cfg.global_size
+        shapes = [working_shape(*lum.shape, self.working_size, multiple=8) for lum in lightness]
+        out: list[np.ndarray] = [np.empty(0)] * len(lightness)
+        for idx in batches_by_shape(shapes, self.batch_size):
+            lh, lw = shapes[idx[0]]
+            local = self._tensor(np.stack([resize_map(lightness[i], lw, lh) for i in idx]))
+            if prior is not None:
+                vec = prior.expand(len(idx), -1)
+            else:
+                vec = self.model.global_features(
+                    self._tensor(np.stack([resize_map(lightness[i], g, g) for i in idx])))[0]
             ab01, _ = self.model(local, global_vector=vec)
-            out.append(unit_to_ab(ab01.float())[0].permute(1, 2, 0).cpu().numpy())
+            ab = unit_to_ab(ab01.float()).permute(0, 2, 3, 1).cpu().numpy()
+            for j, i in enumerate(idx):
+                out[i] = ab[j]
         return out

@@ -1,0 +1,84 @@
+"""Folder throughput, batched + background I/O (current) vs one image at a time (an older
+checkout), side by side in one run, and the largest difference between their outputs.
+
+    python benchmarks/batch.py --baseline /path/to/old/checkout --images 32 --side 256 \
+        --json benchmarks/results/batch.json
+
+Both run `colorplug colorize FOLDER -o OUT -b fusion` in fresh processes, alternating, with
+the same thread count; images/s excludes nothing (decode, colorize, encode, write), the
+process start and model load are timed separately and subtracted (a 1-image run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_images(folder: Path, n: int, side: int) -> None:
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        field = gaussian_filter(rng.random((side, side)), 6) + 0.1 * rng.random((side, side))
+        field = (field - field.min()) / np.ptp(field)
+        Image.fromarray((field * 255).astype(np.uint8)).save(folder / f"img{i:03d}.png")
+
+
+def run(root: Path, src: Path, out: Path, backend: str, threads: int) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": str(threads)}
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "colorplug", "colorize", str(src), "-o", str(out),
+                    "-b", backend, "--device", "cpu", "-q"], env=env, check=True, cwd=root)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--baseline", type=Path, required=True)
+    ap.add_argument("--images", type=int, default=32)
+    ap.add_argument("--side", type=int, default=256)
+    ap.add_argument("--backend", default="fusion")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    from PIL import Image
+
+    roots = {"current": Path(__file__).resolve().parents[1], "baseline": args.baseline.resolve()}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        make_images(tmp / "many", args.images, args.side)
+        make_images(tmp / "one", 1, args.side)
+        times = {k: [] for k in roots}
+        for _ in range(args.repeats):
+            for label, root in roots.items():
+                startup = run(root, tmp / "one", tmp / f"o1_{label}", args.backend, args.threads)
+                total = run(root, tmp / "many", tmp / f"out_{label}", args.backend, args.threads)
+                times[label].append((args.images - 1) / max(total - startup, 1e-9))
+        diff = max(int(np.abs(np.asarray(Image.open(tmp / "out_current" / p.name), int)
+                              - np.asarray(Image.open(tmp / "out_baseline" / p.name), int)).max())
+                   for p in sorted((tmp / "out_current").glob("*.png")))
+    rate = {k: float(np.median(v)) for k, v in times.items()}
+    result = {"backend": args.backend, "images": args.images, "side": args.side,
+              "threads": args.threads, "images_per_s": rate, "runs": times,
+              "speedup": rate["current"] / rate["baseline"], "max_abs_diff_8bit": diff}
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
