@@ -162,14 +162,16 @@ def _cached(spec: WeightsSpec) -> ResolvedWeights | None:
     return None
 
 
-def _offline_error(spec: WeightsSpec) -> WeightsError:
+def _offline_error(spec: WeightsSpec, registered: bool = True) -> WeightsError:
     sha = spec.checked_sha256()
     kind = "SHA-256 prefix" if spec.sha256_is_prefix and sha and len(sha) < 64 else "SHA-256"
+    then = (f"run: colorplug weights import {spec.public_name} {spec.filename}" if registered
+            else "pass its path as weights=PATH")
     return WeightsError(
         f"weights {spec.public_name!r} ({spec.filename}) are not in the cache "
         f"{str(weights_dir())!r} and COLORPLUG_OFFLINE=1 forbids downloading them. On a "
         f"machine with internet download {spec.url} ({kind} {sha}), bring the file here "
-        f"and run: colorplug weights import {spec.public_name} {spec.filename}")
+        f"and {then}")
 
 
 # ------------------------------------------------------------------------ staging
@@ -283,7 +285,7 @@ def convert_pth(src: str | os.PathLike, target: str | os.PathLike, spec: Weights
 
 # ------------------------------------------------------------------------ public API
 def fetch(spec: WeightsSpec, *, timeout: float | None = None, max_bytes: int | None = None,
-          progress: bool | None = None) -> ResolvedWeights:
+          progress: bool | None = None, _registered: bool = True) -> ResolvedWeights:
     """The verified cache entry of a downloadable `spec`, downloading (and converting) it on
     first use. `timeout`: overall deadline in seconds (default COLORPLUG_DOWNLOAD_TIMEOUT or
     one hour); `max_bytes`: cap when the spec has no `size`; `progress`: tqdm bar (None: when
@@ -295,7 +297,7 @@ def fetch(spec: WeightsSpec, *, timeout: float | None = None, max_bytes: int | N
     if found is not None:
         return found
     if offline():
-        raise _offline_error(spec)
+        raise _offline_error(spec, _registered)
     url = source_url(spec.url, spec.filename)
     sha = spec.checked_sha256() or ""
     deadline = download_timeout(timeout)
@@ -331,7 +333,8 @@ def download_url(url: str, sha256: str, *, size: int | None = None,
     name = Path(urllib.parse.unquote(parts.path)).name or "weights.safetensors"
     spec = WeightsSpec(filename=name, sha256=sha256, url=url, size=size,
                        name=_plain_name(name))
-    return fetch(spec, timeout=timeout, max_bytes=max_bytes, progress=progress).path
+    return fetch(spec, timeout=timeout, max_bytes=max_bytes, progress=progress,
+                 _registered=False).path
 
 
 def _plain_name(filename: str) -> str:

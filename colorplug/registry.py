@@ -6,6 +6,9 @@ or to register is recorded (see `Registry.failures`) and warned about; the other
 ``COLORPLUG_STRICT_PLUGINS=1`` turns such failures into errors and
 ``COLORPLUG_DISABLE_PLUGINS=a,b`` skips plugins by entry-point or distribution name.
 
+Plugins may also declare downloadable weights (``colorplug_register_weights``); they are
+collected here with the same containment and listed by ``colorplug weights list``.
+
 Containment: a plugin's import or registration may raise anything (``sys.exit`` included,
 only Ctrl-C passes); built-in backend names cannot be taken by a plugin; a plugin whose
 import takes longer than `SLOW_PLUGIN_SECONDS` is named in a warning; and `Registry.get`

@@ -359,6 +359,10 @@ def test_offline_fails_fast_naming_file_url_sha_and_import(reference, server, ca
                  "colorplug weights import tiny-params tiny_params.pth"):
         assert part in text
     assert server.hits == [] and left_in(cache_root) == []
+    url = server.url("f/tiny.safetensors")  # a weights=URL value: not importable by name
+    with pytest.raises(colorplug.WeightsError, match="COLORPLUG_OFFLINE=1 .*pass its path as "
+                                                     "weights=PATH"):
+        colorplug.get("autoencoder", weights=f"{url}#sha256={'a' * 64}", device="cpu")
 
 
 def test_import_checks_the_hash_and_converts(reference, server, cache_root, monkeypatch, tmp_path):
