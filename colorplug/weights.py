@@ -87,6 +87,8 @@ class WeightsSpec:
         if self.source_format not in SOURCE_FORMATS:
             raise WeightsError(f"{where}: source_format {self.source_format!r} is not one of "
                                f"{', '.join(SOURCE_FORMATS)}")
+        if self.state_key is not None and self.source_format != "pth":
+            raise WeightsError(f"{where}: state_key applies to source_format='pth' only")
         if self.size is not None and (isinstance(self.size, bool) or
                                       not isinstance(self.size, int) or self.size <= 0):
             raise WeightsError(f"{where}: size must be a positive number of bytes")

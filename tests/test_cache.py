@@ -479,3 +479,28 @@ def test_weights_cli_list_fetch_path_import(reference, server, make_plugin, cach
     assert capsys.readouterr().out.strip().endswith(cache.cached_path(spec).name)
     assert main(["weights", "import", "autoencoder_photos32_v1", str(stick)]) == 2
     assert "ships with colorplug" in capsys.readouterr().err
+
+
+def test_weights_name_clashes_between_plugins_and_with_shipped_names(reference, server,
+                                                                     make_plugin, cache_root):
+    files = reference[1]
+    spec = spec_for(server, files, "tiny_params.pth")
+    same_name_other_file = spec_for(server, files, "tiny_plain.pth", name="tiny-params")
+    make_plugin("colorplug-zoo-a", {"zooa": "cp_test_zooa"},
+                {"cp_test_zooa": plugin_source(spec)})
+    make_plugin("colorplug-zoo-b", {"zoob": "cp_test_zoob"},
+                {"cp_test_zoob": plugin_source(same_name_other_file)})
+    make_plugin("colorplug-zoo-c", {"zooc": "cp_test_zooc"},  # the same file again: harmless
+                {"cp_test_zooc": plugin_source(spec)})
+    make_plugin("colorplug-thief", {"thief": "cp_test_thief"},
+                {"cp_test_thief": plugin_source(spec_for(server, files, "tiny.safetensors",
+                                                         name="fusion_photos_w025_v1"))})
+    with pytest.warns(RuntimeWarning):
+        reg = Registry()
+    assert reg.weights_entries() == []
+    with pytest.raises(colorplug.WeightsError, match="'tiny-params' is declared with different "
+                                                     "files by") as info:
+        reg.weights_entry("tiny-params")
+    assert "'colorplug-zoo-a'" in str(info.value) and "'colorplug-zoo-b'" in str(info.value)
+    thief = next(f for f in reg.failures if f.plugin == "thief")
+    assert "belongs to weights shipped with colorplug" in thief.error
