@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -136,20 +137,7 @@ class GuardedDownloader:
             self._copy(url, iter(lambda: fh.read(CHUNK), b""), output_file, end, size)
 
     def _from_http(self, url: str, output_file: Any, end: float) -> None:
-        import requests
-
-        left = self._left(url, end)
-        try:
-            resp = requests.get(url, stream=True, allow_redirects=True,
-                                headers={"Accept-Encoding": "identity"},
-                                timeout=(min(30.0, left), min(STALL_SECONDS, left)))
-        except requests.Timeout:
-            self._left(url, end)
-            raise WeightsError(f"cannot download weights from {url}: the server did not "
-                               "answer in time") from None
-        except requests.RequestException as exc:
-            raise WeightsError(f"cannot download weights from {url}: cannot reach the "
-                               f"server ({_reason(exc)})") from None
+        resp = self._open(url, end)
         with resp:
             if resp.status_code != 200:
                 raise WeightsError(f"cannot download weights from {url}: the server answered "
@@ -159,6 +147,51 @@ class GuardedDownloader:
             if resp.headers.get("Content-Encoding", "identity") not in ("identity", ""):
                 total = None  # the announced length is the compressed one
             self._copy(url, self._chunks(resp, url, end), output_file, end, total)
+
+    def _open(self, url: str, end: float) -> Any:
+        """The response, headers read, within the deadline: the request runs in a helper
+        thread so that a server dripping its headers cannot outlast the deadline either."""
+        import requests
+
+        box: dict[str, Any] = {}
+        done, abandoned = threading.Event(), threading.Event()
+
+        def request() -> None:
+            try:
+                left = self._left(url, end)
+                box["resp"] = requests.get(url, stream=True, allow_redirects=True,
+                                           headers={"Accept-Encoding": "identity"},
+                                           timeout=(min(30.0, left), min(STALL_SECONDS, left)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                box["exc"] = exc
+            finally:
+                done.set()
+                if abandoned.is_set() and "resp" in box:
+                    box["resp"].close()
+
+        threading.Thread(target=request, daemon=True, name="colorplug-download").start()
+        try:
+            finished = done.wait(max(0.0, end - time.monotonic()))
+        finally:
+            if not done.is_set():
+                abandoned.set()
+        if not finished:
+            if "resp" in box:
+                box["resp"].close()
+            self._left(url, end)  # raises: the deadline has passed
+        exc = box.get("exc")
+        if isinstance(exc, WeightsError):
+            raise exc
+        if isinstance(exc, requests.Timeout):
+            self._left(url, end)
+            raise WeightsError(f"cannot download weights from {url}: the server did not "
+                               "answer in time") from None
+        if isinstance(exc, requests.RequestException):
+            raise WeightsError(f"cannot download weights from {url}: cannot reach the "
+                               f"server ({_reason(exc)})") from None
+        if exc is not None:
+            raise exc
+        return box["resp"]
 
     def _chunks(self, resp: Any, url: str, end: float):
         """Read the body; before each read the socket waits at most for what is left."""

@@ -69,6 +69,17 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self._stream(3 * 10 ** 9)
             return
+        if kind == "slowheaders":  # the status line, then a header one byte every 0.2 s
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for byte in b"X-Slow: " + b"a" * 1000:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    if srv.stop.wait(0.2):
+                        return
+            except OSError:
+                pass
+            return
         if kind == "huge":  # announces 3 GB
             self.send_response(200)
             self.send_header("Content-Length", str(3 * 10 ** 9))
@@ -270,6 +281,15 @@ def test_one_byte_per_20_s_fails_at_the_deadline(reference, server, cache_root):
     with pytest.raises(colorplug.WeightsError, match="did not finish within 1.5 s"):
         cache.fetch(spec, timeout=1.5)
     assert time.monotonic() - started < 10  # not 20 s per byte
+    assert left_in(cache_root) == []
+
+
+def test_headers_dripping_fail_at_the_deadline_too(reference, server, cache_root):
+    spec = spec_for(server, reference[1], "tiny_plain.pth", url=server.url("slowheaders/x"))
+    started = time.monotonic()
+    with pytest.raises(colorplug.WeightsError, match="did not finish within 1 s"):
+        cache.fetch(spec, timeout=1)
+    assert time.monotonic() - started < 10  # the headers alone would take 200 s
     assert left_in(cache_root) == []
 
 
