@@ -1,4 +1,4 @@
-"""The ``colorplug`` command: list, plugins, info, colorize, train, eval."""
+"""The ``colorplug`` command: list, plugins, info, colorize, train, eval, gimp, weights."""
 from __future__ import annotations
 
 import argparse
@@ -446,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["install", "uninstall"])
     s.add_argument("--gimp-dir", help="GIMP 3 user folder (default: GIMP's own, or "
                    "$GIMP3_DIRECTORY)")
+    from .weights_cli import add_parser as add_weights_parser
+
+    add_weights_parser(sub)
     return p
 
 
@@ -455,8 +458,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "train":
             return cmd_train(argv[1:])
         args = build_parser().parse_args(argv)
+        from .weights_cli import cmd_weights
+
         handler = {"list": cmd_list, "plugins": cmd_plugins, "info": cmd_info,
-                   "colorize": cmd_colorize, "eval": cmd_eval, "gimp": cmd_gimp}[args.command]
+                   "colorize": cmd_colorize, "eval": cmd_eval, "gimp": cmd_gimp,
+                   "weights": cmd_weights}[args.command]
         return handler(args)
     except ColorplugError as exc:
         _err(str(exc))

@@ -6,6 +6,9 @@ or to register is recorded (see `Registry.failures`) and warned about; the other
 ``COLORPLUG_STRICT_PLUGINS=1`` turns such failures into errors and
 ``COLORPLUG_DISABLE_PLUGINS=a,b`` skips plugins by entry-point or distribution name.
 
+Plugins may also declare downloadable weights (``colorplug_register_weights``); they are
+collected here with the same containment and listed by ``colorplug weights list``.
+
 Containment: a plugin's import or registration may raise anything (``sys.exit`` included,
 only Ctrl-C passes); built-in backend names cannot be taken by a plugin; a plugin whose
 import takes longer than `SLOW_PLUGIN_SECONDS` is named in a warning; and `Registry.get`
@@ -30,8 +33,9 @@ import pluggy
 from . import hookspecs
 from .checked import CheckedColorizer
 from .errors import (BackendConflictError, BackendError, ColorplugError, PluginError,
-                     UnknownBackendError, UnknownOptionError)
+                     UnknownBackendError, UnknownOptionError, WeightsError)
 from .protocol import COMMON_OPTIONS, BackendInfo, Colorizer
+from .weights import WeightsSpec
 
 #: Plugin modules shipped with colorplug, registered like any third-party plugin.
 BUILTIN_PLUGINS = (
@@ -57,6 +61,15 @@ class BackendEntry:
     info: BackendInfo
     plugin: str
     distribution: str  # "colorplug (built-in)" for built-ins
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """Downloadable weights a plugin declared through ``colorplug_register_weights``."""
+
+    spec: WeightsSpec
+    plugin: str
+    distribution: str
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,7 @@ class PluginRecord:
     distribution: str
     backends: tuple[str, ...]
     load_seconds: float = 0.0
+    weights: tuple[str, ...] = ()
 
 
 def _env_list(name: str) -> set[str]:
@@ -109,6 +123,8 @@ class Registry:
         self._origin: dict[str, str] = {}  # plugin name -> distribution
         self._backends: dict[str, BackendEntry] = {}
         self._conflicts: dict[str, list[BackendEntry]] = {}
+        self._weights: dict[str, WeightsEntry] = {}
+        self._weights_conflicts: dict[str, list[WeightsEntry]] = {}
         self.failures: list[PluginFailure] = []
         self.plugins: list[PluginRecord] = []
         self.disabled: list[str] = []
@@ -187,21 +203,78 @@ class Registry:
         self._origin[name] = distribution
         impls = [i for i in self.pm.hook.colorplug_register_colorizers.get_hookimpls()
                  if i.plugin_name == name]
+        weight_impls = [i for i in self.pm.hook.colorplug_register_weights.get_hookimpls()
+                        if i.plugin_name == name]
         added: list[BackendEntry] = []
-        for impl in impls:
-            try:
+        added_weights: list[WeightsEntry] = []
+        try:
+            for impl in impls:
                 impl.function(register=self._make_register(name, distribution, added))
-            except BaseException as exc:  # noqa: BLE001 - sys.exit too
-                if not _contained(exc):
-                    raise
-                for entry in added:  # a plugin either registers fully or not at all
-                    self._drop(entry)
-                self.pm.unregister(name=name)
-                self._fail(PluginFailure(name, distribution, "register", _describe(exc),
-                                         traceback.format_exc(), load_seconds))
-                return
+            for impl in weight_impls:
+                impl.function(register=self._make_weights_register(name, distribution,
+                                                                   added_weights))
+        except BaseException as exc:  # noqa: BLE001 - sys.exit too
+            if not _contained(exc):
+                raise
+            for entry in added:  # a plugin either registers fully or not at all
+                self._drop(entry)
+            for wentry in added_weights:
+                self._drop_weights(wentry)
+            self.pm.unregister(name=name)
+            self._fail(PluginFailure(name, distribution, "register", _describe(exc),
+                                     traceback.format_exc(), load_seconds))
+            return
         self.plugins.append(PluginRecord(name, distribution, tuple(e.name for e in added),
-                                         load_seconds))
+                                         load_seconds,
+                                         tuple(w.spec.public_name for w in added_weights)))
+
+    def _make_weights_register(self, plugin: str, distribution: str,
+                               added: list[WeightsEntry]):
+        def register(spec: WeightsSpec) -> None:
+            if not isinstance(spec, WeightsSpec):
+                raise TypeError(f"register() takes a colorplug.weights.WeightsSpec; got "
+                                f"{type(spec).__name__}")
+            spec.validate()
+            if not spec.url or not spec.name:
+                raise WeightsError(f"weights {spec.public_name!r}: a declared WeightsSpec "
+                                   "needs a name, a url and a sha256")
+            from .cache import shipped_specs
+
+            if spec.name in {s.public_name for s in shipped_specs()}:
+                raise WeightsError(f"weights name {spec.name!r} belongs to weights shipped "
+                                   "with colorplug; choose another name")
+            entry = WeightsEntry(spec, plugin, distribution)
+            name = spec.name
+            taken = self._weights.get(name)
+            if name in self._weights_conflicts:
+                self._weights_conflicts[name].append(entry)
+            elif taken is not None and taken.spec != spec:
+                self._weights_conflicts[name] = [self._weights.pop(name), entry]
+                self._fail(PluginFailure(plugin, distribution, "conflict",
+                                         self._weights_conflict_message(name)))
+            elif taken is None:
+                self._weights[name] = entry
+            added.append(entry)  # the same file declared twice is harmless
+
+        return register
+
+    def _drop_weights(self, entry: WeightsEntry) -> None:
+        name = entry.spec.name
+        if self._weights.get(name) is entry:
+            del self._weights[name]
+        elif name in self._weights_conflicts:
+            rest = [e for e in self._weights_conflicts[name] if e is not entry]
+            if len(rest) == 1:
+                del self._weights_conflicts[name]
+                self._weights[name] = rest[0]
+            else:
+                self._weights_conflicts[name] = rest
+
+    def _weights_conflict_message(self, name: str) -> str:
+        owners = " and ".join(f"{e.distribution!r} (plugin {e.plugin!r})"
+                              for e in self._weights_conflicts[name])
+        return (f"weights name {name!r} is declared with different files by {owners}; "
+                "uninstall one or set COLORPLUG_DISABLE_PLUGINS to the plugin you do not want")
 
     def _make_register(self, plugin: str, distribution: str, added: list[BackendEntry]):
         def register(name: str, factory: Callable[..., Colorizer], info: BackendInfo) -> None:
@@ -274,6 +347,28 @@ class Registry:
 
     def entries(self) -> list[BackendEntry]:
         return [self._backends[n] for n in self.names()]
+
+    def weights_names(self) -> list[str]:
+        """Names of the weights plugins declared (conflicting names included)."""
+        return sorted(set(self._weights) | set(self._weights_conflicts))
+
+    def weights_entries(self) -> list[WeightsEntry]:
+        """Weights declared by plugins, sorted by name (conflicting names left out)."""
+        return [self._weights[n] for n in sorted(self._weights)]
+
+    def weights_entry(self, name: str) -> WeightsEntry:
+        """The declared weights called `name`; a WeightsError listing the known ones."""
+        if name in self._weights_conflicts:
+            raise WeightsError(self._weights_conflict_message(name))
+        try:
+            return self._weights[name]
+        except KeyError:
+            from .cache import shipped_specs
+
+            known = [s.public_name for s in shipped_specs()] + sorted(self._weights)
+            raise WeightsError(f"unknown weights {name!r}; known weights: "
+                               f"{', '.join(known) or 'none'} (see `colorplug weights list`)"
+                               ) from None
 
     def available(self) -> list[BackendInfo]:
         return [e.info for e in self.entries()]

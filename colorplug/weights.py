@@ -4,8 +4,9 @@ Shipped weights live in ``colorplug/weights/`` with ``manifest.json`` listing ea
 SHA-256; every load checks it. ``COLORPLUG_WEIGHTS_DIR`` is searched before the shipped
 folder (its own ``manifest.json`` or ``FILE.sha256`` sidecars are checked the same way).
 ``weights=`` also takes a path (checked when a manifest or sidecar names it), a URL with
-its checksum (``https://host/file.safetensors#sha256=HEX``; downloaded once into
-``~/.cache/colorplug``, never without the user asking) or a backend's weights enum member.
+its checksum (``https://host/file.safetensors#sha256=HEX``), a `WeightsSpec` with a URL (a
+plugin's published weights), the name of registered weights (``colorplug weights list``) or
+a backend's weights enum member. Downloads go through the cache (`colorplug.cache`).
 Loading into a model is strict: missing, unexpected or mis-shaped tensors are an error.
 """
 from __future__ import annotations
@@ -14,9 +15,9 @@ import enum
 import hashlib
 import json
 import os
+import re
 import struct
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -24,13 +25,24 @@ from typing import Any, Callable, Mapping
 from .errors import WeightsError
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 MANIFEST = "manifest.json"
 META_KEY = "colorplug"
 
 
+#: How a downloadable file is published: ready ``.safetensors``, or a pickled torch ``.pth``
+#: (read with ``weights_only=True`` and converted once to ``.safetensors`` in the cache).
+SOURCE_FORMATS = ("safetensors", "pth")
+
+
 @dataclass(frozen=True)
 class WeightsSpec:
-    """A named weights file: shipped (``filename``) or downloadable (``url`` + ``sha256``)."""
+    """A named weights file: shipped (``filename``) or downloadable (``url`` + ``sha256``).
+
+    A downloadable spec is fetched into the cache on first use (`colorplug.cache`);
+    ``name`` is what users type (``colorplug weights fetch NAME``), ``filename`` the file's
+    name in the cache and on a mirror (``$COLORPLUG_WEIGHTS_MIRROR/FILENAME``).
+    """
 
     filename: str
     sha256: str | None = None
@@ -39,6 +51,53 @@ class WeightsSpec:
     meta: Mapping[str, Any] = field(default_factory=dict)
     #: `sha256` is only a prefix (at least 8 hex digits), as in torch.hub file names.
     sha256_is_prefix: bool = False
+    #: the public name users type; defaults to the file name without its suffix
+    name: str = ""
+    #: the file's size in bytes when known: downloads stop at the first byte beyond it
+    size: int | None = None
+    #: licence of the weights (SPDX identifier where there is one), shown by `weights list`
+    license: str = ""
+    #: "safetensors" or "pth" (pickled torch file, converted once in the cache)
+    source_format: str = "safetensors"
+    #: a ``.pth`` holding ``{state_key: state_dict}`` (DDColor: ``"params"``); None: the
+    #: file is the state dict itself
+    state_key: str | None = None
+
+    @property
+    def public_name(self) -> str:
+        """The name users type: `name`, else the file name without its suffix."""
+        return self.name or Path(self.filename).stem
+
+    def checked_sha256(self) -> str | None:
+        """`sha256` parsed (64 hex digits, or a prefix where `sha256_is_prefix`)."""
+        if not self.sha256:
+            return None
+        return parse_sha256(self.sha256, prefix_ok=self.sha256_is_prefix,
+                            where=f"weights spec {self.public_name!r}")
+
+    def validate(self) -> "WeightsSpec":
+        """Raise a WeightsError naming what is wrong with a downloadable spec."""
+        where = f"weights spec {self.public_name!r}"
+        if not isinstance(self.filename, str) or not self.filename or \
+                Path(self.filename).name != self.filename or self.filename.startswith("."):
+            raise WeightsError(f"{where}: filename {self.filename!r} must be a plain file name")
+        if not _NAME_RE.match(self.public_name):
+            raise WeightsError(f"{where}: the name must be lowercase letters, digits, '-', "
+                               "'_' and '.'")
+        if self.source_format not in SOURCE_FORMATS:
+            raise WeightsError(f"{where}: source_format {self.source_format!r} is not one of "
+                               f"{', '.join(SOURCE_FORMATS)}")
+        if self.state_key is not None and self.source_format != "pth":
+            raise WeightsError(f"{where}: state_key applies to source_format='pth' only")
+        if self.size is not None and (isinstance(self.size, bool) or
+                                      not isinstance(self.size, int) or self.size <= 0):
+            raise WeightsError(f"{where}: size must be a positive number of bytes")
+        if self.url:
+            if not self.sha256:
+                raise WeightsError(f"weights URL {self.url} needs a sha256 to be trusted")
+            check_url(self.url)
+        self.checked_sha256()
+        return self
 
 
 class WeightsEnum(enum.Enum):
@@ -56,9 +115,10 @@ class ResolvedWeights:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("COLORPLUG_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "colorplug")
-    return Path(base)
+    """colorplug's cache folder: ``$COLORPLUG_CACHE``, else the user cache dir (platformdirs)."""
+    from .cache import cache_dir as _cache_dir
+
+    return _cache_dir()
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -145,34 +205,25 @@ def _find(filename: str) -> Path:
                        "reinstall colorplug, set COLORPLUG_WEIGHTS_DIR, or pass weights=PATH")
 
 
-def download(url: str, sha256: str) -> Path:
-    """Fetch `url` into the cache (once), verifying its SHA-256; atomic."""
+def check_url(url: str) -> urllib.parse.ParseResult:
+    """An http(s) or file URL, else a WeightsError naming it."""
     try:
         parts = urllib.parse.urlparse(url)
         if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.path):
             raise ValueError("not an http(s) or file URL")
+        if parts.scheme != "file" and not parts.hostname:
+            raise ValueError("no host")
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError as exc:
         raise WeightsError(f"malformed weights URL {url!r}: {exc}") from None
-    name = Path(parts.path).name or "weights.safetensors"
-    dest = cache_dir() / "weights" / f"{sha256[:12]}-{name}"
-    if dest.exists() and sha256_matches(sha256_file(dest), sha256):
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:
-            while block := resp.read(1 << 20):
-                fh.write(block)
-    except (OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise WeightsError(f"cannot download weights from {url}: {exc}") from None
-    got = sha256_file(tmp)
-    if not sha256_matches(got, sha256):
-        tmp.unlink(missing_ok=True)
-        raise WeightsError(f"weights downloaded from {url} have sha256 {got}, expected "
-                           f"{sha256}; not used")
-    os.replace(tmp, dest)
-    return dest
+    return parts
+
+
+def download(url: str, sha256: str, **options: Any) -> Path:
+    """Fetch `url` into the cache (once), verifying its SHA-256; see `colorplug.cache`."""
+    from .cache import download_url
+
+    return download_url(url, sha256, **options)
 
 
 def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
@@ -184,14 +235,11 @@ def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
     if isinstance(weights, WeightsEnum):
         weights = weights.spec
     if isinstance(weights, WeightsSpec):
-        spec_sha = None
-        if weights.sha256:
-            spec_sha = parse_sha256(weights.sha256, prefix_ok=weights.sha256_is_prefix,
-                                    where=f"weights spec {weights.filename!r}")
+        spec_sha = weights.checked_sha256()
         if weights.url:
-            if not spec_sha:
-                raise WeightsError(f"weights URL {weights.url} needs a sha256 to be trusted")
-            return ResolvedWeights(download(weights.url, spec_sha), spec_sha)
+            from .cache import fetch
+
+            return fetch(weights)
         path = _find(weights.filename)
         # a file found under a shipped name is held to the shipped checksum unless its own
         # folder's manifest or sidecar names another
@@ -200,12 +248,22 @@ def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
         return ResolvedWeights(path, expected)
     if isinstance(weights, str) and "://" in weights:
         url, _, frag = weights.partition("#")
-        sha = dict(urllib.parse.parse_qsl(frag)).get("sha256")
+        params = dict(urllib.parse.parse_qsl(frag))
+        sha = params.get("sha256")
         if not sha:
             raise WeightsError(f"weights URL {url} needs its checksum: append #sha256=HEX "
                                "(64 hex digits)")
         sha = parse_sha256(sha, where=f"weights URL {url}")
-        return ResolvedWeights(download(url, sha), sha)
+        size = params.get("size")
+        if size is not None and not (size.isdigit() and int(size) > 0):
+            raise WeightsError(f"weights URL {url}: size={size!r} must be a number of bytes")
+        return ResolvedWeights(download(url, sha, size=int(size) if size else None), sha)
+    if isinstance(weights, str) and not Path(weights).expanduser().exists():
+        from .cache import registered_spec
+
+        spec = registered_spec(weights, missing_ok=True)
+        if spec is not None:  # a name from `colorplug weights list`
+            return resolve(spec, None)
     if isinstance(weights, (str, os.PathLike)):
         path = Path(weights).expanduser()
         if not path.exists():
