@@ -44,7 +44,8 @@ def missing_weights_message(backend: str) -> str:
     digest = (f"SHA-256 starting {w.sha256}" if w.sha256_is_prefix else f"SHA-256 {w.sha256}")
     return (f"backend {backend!r} needs the authors' published weights file {w.filename!r} "
             f"({w.approx_size}, {w.licence}): download {w.url} ({digest}) and pass its path "
-            f"as weights=PATH (CLI: --weights PATH); colorplug never downloads it unasked. "
+            f"as weights=PATH (CLI: --backend '{backend}?weights=PATH'); colorplug never "
+            f"downloads it unasked. "
             f"With colorplug's weights cache: `colorplug weights fetch {w.name}`, or offline "
             f"`colorplug weights import {w.name} FILE`.")
 

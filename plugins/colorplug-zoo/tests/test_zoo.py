@@ -265,3 +265,11 @@ def test_option_errors(files):
         colorplug.get("eccv16", weights=files["eccv16"][0], working_size=30)
     with pytest.raises(colorplug.WeightsError, match="path"):
         colorplug.get("eccv16", weights=123)
+
+
+def test_hosts_list_the_zoo_backends():
+    from colorplug import gimp_bridge
+
+    listed = {b["name"]: b for b in gimp_bridge.backends()}   # what GIMP's menu shows
+    assert set(ZOO) <= set(listed)
+    assert listed["siggraph17"]["supports_hints"] and not listed["ddcolor"]["supports_hints"]
