@@ -42,6 +42,29 @@ def max_diff(a, b) -> float:
     return float((a.double() - b.double()).abs().max())
 
 
+def test_image(width: int = 300, height: int = 200):
+    """A gray photo (scikit-image's camera man), 8-bit, at width x height."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(skimage.data.camera()).resize((width, height),
+                                                                    Image.BICUBIC))
+
+
+def compare_rgb(ours_rgb, theirs_rgb) -> dict:
+    """Lab differences of two sRGB images in [0, 1]: a*b* (mean, 99th percentile, max), L*."""
+    import numpy as np
+
+    from colorplug import color
+
+    a, b = color.rgb_to_lab(ours_rgb), color.rgb_to_lab(theirs_rgb)
+    dab = np.hypot(*(a[..., 1:] - b[..., 1:]).transpose(2, 0, 1))
+    return {"dab_mean": float(dab.mean()), "dab_p99": float(np.percentile(dab, 99)),
+            "dab_max": float(dab.max()), "dL_mean": float(np.abs(a[..., 0] - b[..., 0]).mean()),
+            "chroma_mean": float(np.hypot(b[..., 1], b[..., 2]).mean())}
+
+
 def zhang(checkout: str, size: int, folder: str) -> dict:
     import torch
 
@@ -57,10 +80,17 @@ def zhang(checkout: str, size: int, folder: str) -> dict:
                                        ("siggraph17", SIGGRAPHGenerator, siggraph17)):
         theirs = theirs_cls()
         randomise_batchnorm(theirs, gen)
-        if name == "eccv16":  # a sharper bin distribution, so the output spans real a*b*
-            with torch.no_grad():
-                theirs.model8[-1].weight.mul_(50)
-                theirs.model_out.weight.normal_(0, 0.5, generator=gen)
+        theirs.eval()
+        with torch.no_grad():  # scale the last layer so a*b* has a photo's spread (std 25)
+            last = theirs.model_out if name == "eccv16" else theirs.model_out[0]
+            if name == "eccv16":
+                theirs.model8[-1].weight.mul_(50)   # a sharper bin distribution
+            probe = theirs(torch.rand(1, 1, 64, 64, generator=gen) * 100)
+            if name == "eccv16":
+                last.weight.mul_(25 / float(probe.std()))
+            else:  # inside tanh: scale its input
+                last.weight.mul_(0.3 / float((probe / 110).std()))
+                last.bias.zero_()
         theirs.eval()
         path = os.path.join(folder, f"{name}.pth")
         torch.save(theirs.state_dict(), path)  # the published layout: a bare state dict
@@ -77,6 +107,36 @@ def zhang(checkout: str, size: int, folder: str) -> dict:
                          "output_range": float(a.abs().max())}
             if name == "siggraph17":
                 out[name + " (no hints)"] = {"max_abs_diff": max_diff(theirs(light), ours(light))}
+        if name == "eccv16":  # whole pipelines: colorizers/util.py vs the colorplug backend
+            import numpy as np
+
+            import colorplug
+            from colorizers.util import postprocess_tens, preprocess_img
+
+            gray = test_image()
+            orig_l, rs_l = preprocess_img(np.repeat(gray[..., None], 3, -1), HW=(256, 256))
+            with torch.no_grad():
+                theirs_rgb = postprocess_tens(orig_l, theirs(rs_l))
+            backend = colorplug.get("eccv16", weights=path, device="cpu",
+                                    output_dtype="float32")
+            ours_rgb = backend.colorize(gray)
+            out["eccv16 pipeline (300x200 photo)"] = compare_rgb(ours_rgb, theirs_rgb)
+            # before Lab -> sRGB: the L* the network sees, and the a*b* field at full size
+            from colorplug import color
+            from colorplug.pipeline import upsample_rows
+
+            lum = color.lightness_from_gray(gray / 255.0)
+            ours_l = backend.network_lightness(lum)
+            ours_ab = upsample_rows(backend.predict_chroma([lum], reference=None, hints=None)[0],
+                                    *gray.shape, 0, gray.shape[0])
+            with torch.no_grad():
+                theirs_ab = torch.nn.functional.interpolate(
+                    theirs(rs_l), size=gray.shape, mode="bilinear")[0].permute(1, 2, 0).numpy()
+            dab = np.hypot(*(ours_ab - theirs_ab).transpose(2, 0, 1))
+            out["eccv16 pipeline, before sRGB"] = {
+                "network_input_L_max_diff": float(np.abs(ours_l - rs_l[0, 0].numpy()).max()),
+                "network_input_L_mean_diff": float(np.abs(ours_l - rs_l[0, 0].numpy()).mean()),
+                "dab_mean": float(dab.mean()), "dab_max": float(dab.max())}
     return out
 
 
@@ -104,6 +164,11 @@ def ddcolor(checkout: str, size: int, folder: str, sizes: list[str]) -> dict:
                 theirs(torch.rand(1, 3, 64, 64, generator=gen))
         randomise_batchnorm(theirs, gen)
         theirs.eval()
+        with torch.no_grad():  # scale the colour embeddings so a*b* has a photo's spread
+            emb = theirs.decoder.color_decoder.color_embed.layers[-1]
+            probe = theirs(torch.rand(1, 3, 64, 64, generator=gen))
+            emb.weight.mul_(25 / float(probe.std()))
+            emb.bias.mul_(25 / float(probe.std()))
         path = os.path.join(folder, f"ddcolor_{model_size}.pth")
         torch.save({"params": theirs.state_dict()}, path)  # the published .pth layout
         ours = ours_mod.load_published(ours_mod.build(model_size), path)
@@ -112,6 +177,20 @@ def ddcolor(checkout: str, size: int, folder: str, sizes: list[str]) -> dict:
             a, b = theirs(gray), ours(gray)
         out[f"ddcolor-{model_size}"] = {"max_abs_diff": max_diff(a, b), "shape": list(a.shape),
                                         "output_range": float(a.abs().max())}
+        if model_size == "tiny":  # whole pipelines: ddcolor/pipeline.py vs the colorplug backend
+            import numpy as np
+
+            import colorplug
+            from ddcolor.pipeline import ColorizationPipeline
+
+            backend = colorplug.get("ddcolor-tiny", weights=path, device="cpu",
+                                    input_size=size, output_dtype="float32")
+            pipeline = ColorizationPipeline(theirs, input_size=size, device=torch.device("cpu"))
+            for w, h in ((size, size), (300, 200)):  # no resizing at all; resized both ways
+                gray = test_image(w, h)
+                bgr = pipeline.process(np.repeat(gray[..., None], 3, -1))
+                out[f"ddcolor-tiny pipeline ({w}x{h} photo)"] = compare_rgb(
+                    backend.colorize(gray), bgr[..., ::-1] / 255.0)
     return out
 
 
@@ -136,9 +215,17 @@ def main() -> None:
             sizes = ["tiny", "large"] if args.large else ["tiny"]
             results.update(ddcolor(os.path.abspath(args.ddcolor), args.size, folder, sizes))
     for name, r in results.items():
-        if isinstance(r, dict):
-            print(f"{name:22s} max |ours - theirs| = {r['max_abs_diff']:.3g}"
+        if isinstance(r, dict) and "max_abs_diff" in r:
+            print(f"{name:22s} network: max |ours - theirs| = {r['max_abs_diff']:.3g}"
                   + (f"  (outputs up to {r['output_range']:.3g})" if "output_range" in r else ""))
+        elif isinstance(r, dict) and "network_input_L_max_diff" in r:
+            print(f"{name}: network input L* diff mean {r['network_input_L_mean_diff']:.3f}, "
+                  f"max {r['network_input_L_max_diff']:.3f}; "
+                  f"a*b* field |delta| mean {r['dab_mean']:.3f}, max {r['dab_max']:.3f}")
+        elif isinstance(r, dict):
+            print(f"{name}: |delta a*b*| mean {r['dab_mean']:.2f}, 99th pct {r['dab_p99']:.2f}, "
+                  f"max {r['dab_max']:.2f}; |delta L*| mean {r['dL_mean']:.2f} (their mean "
+                  f"chroma {r['chroma_mean']:.1f})")
     save_json(args.out, results)
 
 
