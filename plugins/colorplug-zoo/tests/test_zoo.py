@@ -121,11 +121,12 @@ def test_ddcolor_round_trip_folds_spectral_norm(files, which):
     path, authors = files[which]
     assert "refine_net.0.0.weight_orig" in authors.state_dict()
     ours = ddcolor.load_published(ddcolor.build("tiny"), path)
-    x = torch.rand(1, 1, 64, 64).expand(1, 3, 64, 64)
+    x = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(3)).expand(1, 3, 64, 64)
     with torch.no_grad():
         expected, got = authors(x), ours(x)       # torch's spectral_norm (eval) vs folded
     assert got.shape == (1, 2, 64, 64)
-    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-4)
+    # float32 rounding only (the folded weight is computed once, in float64)
+    assert float((got - expected).abs().max()) < 1e-5 * float(expected.abs().max())
 
 
 def test_fold_equals_torch_spectral_norm_at_eval():
