@@ -1,0 +1,148 @@
+"""The zoo backends: colorplug ChromaColorizers around the published networks.
+
+Each follows its authors' inference pipeline for what the network sees, and colorplug's
+pipeline for the rest (full-resolution L* kept, a*b* upsampled bilinearly, gamut mapping):
+
+* eccv16 / siggraph17 (richzhang/colorization ``util.preprocess_img``/``postprocess_tens``):
+  the image is resized to 256 x 256 (aspect ratio not kept) with PIL bicubic, its L* goes
+  in, the 256 x 256 a*b* comes out and is resized bilinearly to the input size.
+* DDColor (piddnad/DDColor ``ColorizationPipeline``): the gray image is resized to
+  512 x 512 bilinearly (as cv2.resize INTER_LINEAR: no antialiasing), fed as gray RGB in
+  [0, 1]; its 512 x 512 a*b* is resized to the input size.
+
+Differences from the authors' scripts (documented in docs/backends/zoo.md): the resize
+runs on float gray values (theirs on 8-bit RGB); a*b* is upsampled bilinearly for DDColor
+(theirs: nearest); out-of-gamut colours lose chroma, not lightness (theirs: clipped RGB).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+import colorplug
+from colorplug import color
+from colorplug.device import resolve_device
+from colorplug.pipeline import ChromaColorizer
+
+from . import catalog, ddcolor, eccv16, siggraph17
+from . import hints as hint_maps
+
+ARCHITECTURES = {
+    "eccv16": (eccv16.build, eccv16.load_published),
+    "siggraph17": (siggraph17.build, siggraph17.load_published),
+    "ddcolor-large": (lambda: ddcolor.build("large"), ddcolor.load_published),
+    "ddcolor-tiny": (lambda: ddcolor.build("tiny"), ddcolor.load_published),
+}
+
+
+def missing_weights_message(backend: str) -> str:
+    w = catalog.for_backend(backend)
+    digest = (f"SHA-256 starting {w.sha256}" if w.sha256_is_prefix else f"SHA-256 {w.sha256}")
+    return (f"backend {backend!r} needs the authors' published weights file {w.filename!r} "
+            f"({w.approx_size}, {w.licence}): download {w.url} ({digest}) and pass its path "
+            f"as weights=PATH (CLI: --backend '{backend}?weights=PATH'); colorplug never "
+            f"downloads it unasked. "
+            f"With colorplug's weights cache: `colorplug weights fetch {w.name}`, or offline "
+            f"`colorplug weights import {w.name} FILE`.")
+
+
+def load_network(backend: str, weights: Any, device: torch.device) -> torch.nn.Module:
+    """The backend's network with the published file `weights` (a path) loaded strictly."""
+    if weights is None:
+        raise colorplug.WeightsError(missing_weights_message(backend))
+    if not isinstance(weights, (str, os.PathLike)):
+        raise colorplug.WeightsError(f"backend {backend!r} takes weights as the path of the "
+                                     f"published file, not {type(weights).__name__}")
+    build, load = ARCHITECTURES[catalog.for_backend(backend).architecture]
+    return load(build(), os.fspath(weights)).to(device)
+
+
+def _check_finite(ab: np.ndarray, backend: str) -> np.ndarray:
+    if not np.isfinite(ab).all():
+        raise colorplug.ColorplugError(f"backend {backend!r}: the network gave non-finite "
+                                       "a*b* (NaN or inf); the weights file is probably "
+                                       "damaged or not this model's")
+    return ab
+
+
+class ZhangColorizer(ChromaColorizer):
+    """eccv16 and siggraph17: L* at 256 x 256 (PIL bicubic, as the authors) -> a*b*."""
+
+    def __init__(self, info: colorplug.BackendInfo, *, weights: Any = None,
+                 device: str = "auto", working_size: int = 256, **options: Any) -> None:
+        super().__init__(**options)
+        if not isinstance(working_size, int) or isinstance(working_size, bool) \
+                or working_size < 8 or working_size % 8:
+            raise colorplug.InputError(f"working_size must be a multiple of 8, at least 8; "
+                                       f"got {working_size!r}")
+        self.info = info
+        self.working_size = working_size
+        self.device = resolve_device(device)
+        self.net = load_network(info.name, weights, self.device)
+
+    def network_lightness(self, lum: np.ndarray) -> np.ndarray:
+        """The L* the network sees: the gray image resized with PIL bicubic, as the authors."""
+        from PIL import Image
+
+        s = self.working_size
+        gray = Image.fromarray(color.gray_from_lightness(lum).astype(np.float32), mode="F")
+        small = np.asarray(gray.resize((s, s), resample=Image.BICUBIC), dtype=np.float32)
+        return color.lightness_from_gray(np.clip(small, 0.0, 1.0))
+
+    @torch.inference_mode()
+    def predict_chroma(self, lightness: list[np.ndarray], *, reference: Any,
+                       hints: Any) -> list[np.ndarray]:
+        out = []
+        s = self.working_size
+        for lum in lightness:
+            light = torch.from_numpy(self.network_lightness(lum))[None, None].to(self.device)
+            if hints is not None:
+                ab_full, mask_full = hint_maps.full_resolution(hints, lum.shape)
+                ab, mask = hint_maps.at_size(ab_full, mask_full, s, s)
+                ab_t = torch.from_numpy(ab)[None].to(self.device)
+                mask_t = torch.from_numpy(mask)[None].to(self.device)
+                pred = self.net(light, ab_t, mask_t)
+            else:
+                pred = self.net(light)
+            ab_out = pred[0].permute(1, 2, 0).float().cpu().numpy()
+            out.append(_check_finite(ab_out, self.info.name))
+        return out
+
+
+class DDColorColorizer(ChromaColorizer):
+    """DDColor: gray as RGB at input_size x input_size (bilinear, as cv2) -> a*b*."""
+
+    def __init__(self, info: colorplug.BackendInfo, *, weights: Any = None,
+                 device: str = "auto", input_size: int = 512, **options: Any) -> None:
+        super().__init__(**options)
+        if not isinstance(input_size, int) or isinstance(input_size, bool) \
+                or input_size < 32 or input_size % 32:
+            raise colorplug.InputError(f"input_size must be a multiple of 32, at least 32; "
+                                       f"got {input_size!r}")
+        self.info = info
+        self.input_size = input_size
+        self.device = resolve_device(device)
+        self.net = load_network(info.name, weights, self.device)
+
+    @torch.inference_mode()
+    def predict_chroma(self, lightness: list[np.ndarray], *, reference: Any,
+                       hints: Any) -> list[np.ndarray]:
+        out = []
+        s = self.input_size
+        for lum in lightness:
+            gray = torch.from_numpy(color.gray_from_lightness(lum).astype(np.float32))
+            gray = F.interpolate(gray[None, None], size=(s, s), mode="bilinear",
+                                 align_corners=False, antialias=False)
+            rgb = gray.expand(1, 3, s, s).to(self.device)
+            ab = self.net(rgb)[0].permute(1, 2, 0).float().cpu().numpy()
+            out.append(_check_finite(ab, self.info.name))
+        return out
+
+
+def build_colorizer(info: colorplug.BackendInfo, **kw: Any) -> ChromaColorizer:
+    cls = DDColorColorizer if info.name.startswith("ddcolor") else ZhangColorizer
+    return cls(info, **kw)
