@@ -27,13 +27,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .registry import default_registry
 
     reg = default_registry()
-    print(f"{'backend':<14}{'from':<28}{'input':<12}description")
+    width = max([len(e.name) for e in reg.entries()] + [12]) + 2
+    print(f"{'backend':<{width}}{'from':<28}{'input':<12}description")
     for e in reg.entries():
         needs = ("reference" if e.info.needs_reference else
                  "hints" if e.info.needs_hints else
                  "(hints)" if e.info.supports_hints else
                  "(reference)" if e.info.accepts_reference else "-")
-        print(f"{e.name:<14}{e.distribution:<28}{needs:<12}{e.info.description}")
+        print(f"{e.name:<{width}}{e.distribution:<28}{needs:<12}{e.info.description}")
     if reg.failures:
         print(f"\n{len(reg.failures)} plugin(s) failed to load; see `colorplug plugins`")
     return 0

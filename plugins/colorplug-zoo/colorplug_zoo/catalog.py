@@ -98,3 +98,14 @@ def for_backend(backend: str) -> PublishedWeights:
         if w.backend == backend:
             return w
     raise KeyError(backend)
+
+
+def weights_spec(w: PublishedWeights):  # -> colorplug.weights.WeightsSpec
+    """The entry as colorplug's weights cache takes it (download, verify, convert once)."""
+    from colorplug.weights import WeightsSpec
+
+    return WeightsSpec(name=w.name, filename=w.filename, url=w.url, sha256=w.sha256,
+                       sha256_is_prefix=w.sha256_is_prefix, size=w.size, license=w.licence,
+                       source_format="pth",
+                       state_key="params" if w.layout == "params" else None,
+                       description=f"{w.paper} ({w.approx_size})")

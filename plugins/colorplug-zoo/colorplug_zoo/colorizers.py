@@ -51,9 +51,26 @@ def missing_weights_message(backend: str) -> str:
 
 
 def load_network(backend: str, weights: Any, device: torch.device) -> torch.nn.Module:
-    """The backend's network with the published file `weights` (a path) loaded strictly."""
-    if weights is None:
-        raise colorplug.WeightsError(missing_weights_message(backend))
+    """The backend's network, loaded strictly: with ``weights=None`` (or the weights' name,
+    or a `WeightsSpec` of one's own hosted copy) from colorplug's weights cache, which
+    downloads, verifies and converts the published file on first use; with a path, from the
+    published file itself."""
+    from colorplug import weights as cw
+
+    entry = catalog.for_backend(backend)
+    if weights is None or weights == entry.name or isinstance(weights, cw.WeightsSpec):
+        from .published import fold_spectral_norm, load_strict
+
+        spec = weights if isinstance(weights, cw.WeightsSpec) else catalog.weights_spec(entry)
+        try:
+            resolved = cw.resolve(spec, None)
+        except colorplug.WeightsError as exc:
+            raise colorplug.WeightsError(f"{exc}\n{missing_weights_message(backend)}") from None
+        state, _ = cw.load_file(resolved)
+        source = repr(str(resolved.path))
+        build, _ = ARCHITECTURES[entry.architecture]
+        net = load_strict(build(), fold_spectral_norm(state, source=source), source=source)
+        return net.to(device)
     if not isinstance(weights, (str, os.PathLike)):
         raise colorplug.WeightsError(f"backend {backend!r} takes weights as the path of the "
                                      f"published file, not {type(weights).__name__}")

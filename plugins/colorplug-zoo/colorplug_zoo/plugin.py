@@ -9,7 +9,7 @@ from typing import Any
 
 import colorplug
 
-from .catalog import for_backend
+from .catalog import WEIGHTS, for_backend, weights_spec
 
 _ZHANG = "Zhang et al."
 _DDCOLOR = "Kang et al. ICCV 2023"
@@ -55,3 +55,10 @@ def _factory(name: str):  # type: ignore[no-untyped-def]
 def colorplug_register_colorizers(register):  # type: ignore[no-untyped-def]
     for name, info in INFOS.items():
         register(name, _factory(name), info)
+
+
+@colorplug.hookimpl
+def colorplug_register_weights(register):  # type: ignore[no-untyped-def]
+    """The published files, so `colorplug weights list/fetch/import` know them."""
+    for entry in WEIGHTS.values():
+        register(weights_spec(entry))

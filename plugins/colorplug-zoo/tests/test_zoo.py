@@ -201,10 +201,16 @@ def test_wrong_model_and_broken_files_are_weights_errors(files, tmp_path):
 
 # ----------------------------------------------------------------------------- backends
 @pytest.mark.parametrize("name", ZOO)
-def test_backend_without_weights_says_how_to_get_them(name):
+def test_backend_without_weights_offline_says_how_to_get_them(name, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("COLORPLUG_OFFLINE", "1")  # the product's own switch: no network
+    monkeypatch.setenv("COLORPLUG_CACHE", str(tmp_path / "cache"))
     w = catalog.for_backend(name)
+    started = time.perf_counter()
     with pytest.raises(colorplug.WeightsError) as err:
         colorplug.get(name)
+    assert time.perf_counter() - started < 1.0
     msg = str(err.value)
     assert w.url in msg and w.sha256 in msg and "weights=PATH" in msg
     assert f"colorplug weights fetch {w.name}" in msg
@@ -283,3 +289,37 @@ def test_hosts_list_the_zoo_backends():
     listed = {b["name"]: b for b in gimp_bridge.backends()}   # what GIMP's menu shows
     assert set(ZOO) <= set(listed)
     assert listed["siggraph17"]["supports_hints"] and not listed["ddcolor"]["supports_hints"]
+
+
+def test_weights_come_through_the_cache_from_a_server(files, tmp_path, monkeypatch):
+    """fetch (127.0.0.1) -> verify -> cache -> convert {'params': ...} -> fold spectral norm
+    -> strict load -> forward, with a spec of one's own hosted copy."""
+    import dataclasses
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    from colorplug import cache
+
+    path = files["ddcolor-tiny"][0]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("COLORPLUG_CACHE", str(tmp_path / "cache"))
+        spec = dataclasses.replace(
+            catalog.weights_spec(catalog.for_backend("ddcolor-tiny")),
+            url=f"http://127.0.0.1:{server.server_address[1]}/{path.name}",
+            filename=path.name, sha256=digest, sha256_is_prefix=False, size=None)
+        c = colorplug.get("ddcolor-tiny", weights=spec, device="cpu", input_size=64)
+        out = c.colorize(np.full((9, 11), 120, np.uint8))
+        assert out.shape == (9, 11, 3)
+        cached = list((tmp_path / "cache" / "weights").iterdir())
+        assert any(p.suffix == ".safetensors" for p in cached)
+        assert not any(p.suffix in (".pth", ".part") for p in cached)
+        assert cache.is_cached(spec)
+    finally:
+        server.shutdown()
