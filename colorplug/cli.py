@@ -335,6 +335,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import evaluate as ev
     from .image import read_image
 
+    if args.out:
+        report = [Path(args.out) / n for n in ("metrics.csv", "metrics.json",
+                                               "contact_sheet.png")]
+        taken = [p for p in report if p.exists()]
+        if taken and not args.overwrite:
+            for p in taken:
+                print(f"colorplug: exists, left alone: {p} (use --overwrite to replace the "
+                      "report)", file=sys.stderr)
+            return 1
     names = None
     if args.list:
         names = {line.strip() for line in Path(args.list).read_text().splitlines() if line.strip()}
@@ -440,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reference", help="one colour reference for all images")
     s.add_argument("--reference-pairs", help="CSV of 'image,reference' file paths: a reference "
                    "per photo (e.g. another photo of the same kind of scene)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing report")
     s.add_argument("--self-reference", action="store_true",
                    help="use each photo itself as reference (sanity check)")
     s.add_argument("-q", "--quiet", action="store_true")

@@ -68,6 +68,12 @@ def test_eval_cli_writes_report(photo_dir, tmp_path, capsys):
     assert gray["images"] == 6 and gray["cf"] == pytest.approx(0, abs=1e-9)
     assert gray["delta_cf"] == pytest.approx(gray["cf_truth"])
     assert len((out / "metrics.csv").read_text().splitlines()) == 13
+    # the report is never replaced unless asked (the output policy)
+    before = (out / "metrics.json").read_bytes()
+    assert main(["eval", "--data", str(photo_dir), "--backend", "gray", "--out", str(out),
+                 "--quiet"]) == 1
+    assert "exists, left alone" in capsys.readouterr().err
+    assert (out / "metrics.json").read_bytes() == before
     from PIL import Image
 
     sheet = np.asarray(Image.open(out / "contact_sheet.png"))

@@ -323,3 +323,21 @@ def test_weights_come_through_the_cache_from_a_server(files, tmp_path, monkeypat
         assert cache.is_cached(spec)
     finally:
         server.shutdown()
+
+
+def test_eval_runs_a_zoo_backend_like_any_other(files, tmp_path, capsys):
+    from PIL import Image
+
+    from colorplug.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    spec = f"zoo=eccv16?weights={files['eccv16'][0]}"
+    assert main(["eval", "--data", str(photos), "--backend", spec, "--backend", "gray",
+                 "--device", "cpu", "--quiet", "--out", str(tmp_path / "report")]) == 0
+    table = capsys.readouterr().out
+    assert "zoo" in table and "gray" in table
+    assert (tmp_path / "report" / "metrics.json").exists()
