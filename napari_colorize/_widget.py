@@ -11,6 +11,7 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
 import colorplug
 
 from ._core import colorize_stack, plane_shape, points_to_hints
+from ._triton_guard import preload_triton
 
 if TYPE_CHECKING:
     import napari
@@ -28,6 +29,9 @@ class ColorizeWidget(Container):
     """Colorize an image layer (2D, or nD slice by slice) with any colorplug backend."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer") -> None:
+        # Before any backend can import torch._dynamo: the viewer's GL has already loaded
+        # Mesa's libLLVM, and triton loaded plainly after it segfaults (see _triton_guard).
+        preload_triton()
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.worker: Any = None

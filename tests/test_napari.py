@@ -246,3 +246,53 @@ def test_exemplar_takes_colours_from_a_reference_layer(make_napari_viewer, sync,
         results[name] = color.rgb_to_lab(widget.result_layer.data / 255.0)
     assert results["blue"][..., 2].mean() < -10 < results["orange"][..., 2].mean()
     assert not errors
+
+
+# A user's session: the viewer (and so Mesa's libLLVM) exists before the widget is opened
+# through napari's plugin menu; then a torch-heavy backend runs, then torch.optim is
+# imported (as a pytest run's training tests do). Before the fix: segfault, exit 139.
+VIEWER_FIRST = r'''
+import sys
+import numpy as np
+import napari
+import napari.utils.notifications as notes
+
+errors = []
+notes.show_error = lambda msg: errors.append(str(msg))
+viewer = napari.Viewer(show=False)
+gray = viewer.add_image(np.tile(np.linspace(30, 220, 48).astype(np.uint8), (40, 1)), name="gray")
+ref = np.zeros((32, 32, 3), np.uint8)
+ref[...] = (40, 90, 220)
+viewer.add_image(ref, name="blue", rgb=True)
+viewer.window._qt_viewer.canvas.native.update()
+from qtpy.QtWidgets import QApplication
+QApplication.processEvents()
+_, widget = viewer.window.add_plugin_dock_widget("colorplug", "Colorize")
+widget.image.value = gray
+widget.backend.value = sys.argv[1]
+widget.device.value = "cpu"
+widget.reference.value = viewer.layers["blue"]
+widget.run()
+assert not errors, errors
+print("result", widget.result_layer.data.shape, flush=True)
+import torch.optim  # noqa: E402,F401 - imports torch._dynamo, hence triton
+print("optim ok", flush=True)
+viewer.close()
+'''
+
+
+@pytest.mark.parametrize("backend", ["cgan", "exemplar"])
+def test_torch_backends_after_viewer_exists_do_not_crash(backend, tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    env = dict(os.environ, COLORPLUG_NAPARI_SYNC="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH"))
+                                          if p))
+    env.pop("COLORPLUG_DISABLE_PLUGINS", None)
+    proc = subprocess.run([sys.executable, "-c", VIEWER_FIRST, backend], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
+    assert "result (40, 48, 3)" in proc.stdout and "optim ok" in proc.stdout
