@@ -135,8 +135,9 @@ class ColorizeWidget(Container):
         options: dict[str, Any] = {"device": self.device.value}
         if info.extra.get("configurable_working_size"):
             # Never above the image's own size: a 4096 working size on a 256 image costs
-            # 15x the time for no detail (sides are multiples of 8, at least 32).
-            bound = max(32, -(-max(h, w) // 8) * 8)
+            # 15x the time for no detail. Sides are multiples of 8 and at least 64 (the
+            # largest minimum of the built-ins; a smaller value the user typed is kept).
+            bound = max(64, -(-max(h, w) // 8) * 8)
             options["working_size"] = min(int(self.working_size.value), bound)
         if not rgb:  # what the user sees is what gets colorized
             options["intensity_range"] = tuple(float(v) for v in layer.contrast_limits)

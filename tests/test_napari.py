@@ -62,6 +62,18 @@ def input_lightness(data, lo, hi):
     return color.lightness_from_gray(np.clip((data.astype(np.float64) - lo) / (hi - lo), 0, 1))
 
 
+def test_viewer_runs_on_a_supported_qt_binding(make_napari_viewer, recwarn):
+    """napari 0.9 deprecates PyQt5 ("removed in fall of 2026"): the extra and the tests use
+    Qt 6; no deprecation warning at start, and the widget's controls are Qt 6 widgets."""
+    import qtpy
+
+    viewer = make_napari_viewer()
+    widget = ColorizeWidget(viewer)
+    assert qtpy.API_NAME in ("PyQt6", "PySide6"), qtpy.API_NAME
+    assert type(widget.native).__module__.split(".")[0] in ("PyQt6", "PySide6")
+    assert not [w for w in recwarn if "PyQt5" in str(w.message)]
+
+
 def test_gray_2d_layer_becomes_rgb_layer(make_napari_viewer, sync, errors, gray_image):
     viewer = make_napari_viewer()
     layer = viewer.add_image(gray_image, name="cells", scale=(0.5, 0.25), translate=(3, 4),
@@ -160,6 +172,8 @@ def test_working_size_reaches_fusion_bounded_by_the_image(make_napari_viewer, sy
     assert widget._request()["options"]["working_size"] == 304
     viewer.add_image(np.full((20, 12), 128, np.uint8), name="tiny")
     widget.image.value = viewer.layers["tiny"]
+    assert widget._request()["options"]["working_size"] == 64
+    widget.working_size.value = 32  # smaller than the bound: the user's value is kept
     assert widget._request()["options"]["working_size"] == 32
 
 
@@ -308,7 +322,10 @@ def test_torch_backends_after_viewer_exists_do_not_crash(backend, tmp_path):
 
     from .conftest import REPO
 
-    env = dict(os.environ, COLORPLUG_NAPARI_SYNC="1", OMP_NUM_THREADS="1",
+    import qtpy
+
+    # the binding this test session runs on (PyQt6 here), not qtpy's PyQt5-first guess
+    env = dict(os.environ, COLORPLUG_NAPARI_SYNC="1", OMP_NUM_THREADS="1", QT_API=qtpy.API,
                PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH"))
                                           if p))
     env.pop("COLORPLUG_DISABLE_PLUGINS", None)
