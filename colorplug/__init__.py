@@ -15,6 +15,7 @@ import numpy as np
 from .errors import (BackendConflictError, ColorplugError, DeviceError, IgnoredInputWarning,
                      InputError, MissingReferenceError, PluginError, UnknownBackendError,
                      WeightsError)
+from .errors import GrayscaleReferenceError, MissingHintsError, NoCudaError  # noqa: E402
 from .hookspecs import hookimpl
 from .protocol import BackendInfo, Colorizer
 from .registry import default_registry, reload_plugins
@@ -28,6 +29,7 @@ DEFAULT_BACKEND = "fusion"
 __all__ = [
     "BackendConflictError", "BackendInfo", "ColorplugError", "Colorizer", "DEFAULT_BACKEND",
     "DeviceError", "IgnoredInputWarning", "InputError", "MissingReferenceError",
+    "GrayscaleReferenceError", "MissingHintsError", "NoCudaError",
     "PluginError", "UnknownBackendError", "WeightsError", "available", "colorize",
     "default_backend", "get", "hookimpl", "reload_plugins",
 ]

@@ -12,6 +12,7 @@ import colorplug
 
 from ._core import colorize_stack, plane_shape
 from ._hints import PlaneHints
+from ._messages import napari_message
 from ._triton_guard import preload_triton
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class ColorizeWidget(Container):
             reference = np.asarray(data[(0,) * lead_ref]) if lead_ref > 0 else np.asarray(data)
             if not ref.rgb:
                 raise colorplug.InputError(f"the reference layer {ref.name!r} is grayscale; "
-                                           f"backend {name!r} needs an RGB (colour) layer")
+                                           "choose an RGB (colour) image layer as Reference")
         if info.needs_reference and reference is None:
             raise colorplug.MissingReferenceError(f"backend {name!r} needs a reference: "
                                                   "choose an RGB image layer as Reference")
@@ -161,8 +162,7 @@ class ColorizeWidget(Container):
                     return result
                 yield ("plane", done)
         except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
-            return _Failure(f"{type(exc).__name__}: {exc}" if not isinstance(
-                exc, colorplug.ColorplugError) else str(exc))
+            return _Failure(napari_message(exc, req["backend"]))
         return _Failure("nothing was colorized")
 
     def _on_stage(self, req: dict[str, Any], pbar: Any, stage: tuple) -> None:
@@ -183,7 +183,7 @@ class ColorizeWidget(Container):
         try:
             req = self._request()
         except colorplug.ColorplugError as exc:
-            show_error(str(exc))
+            show_error(napari_message(exc, self.backend.value))
             return
         self.result_layer = None
         self.stages: list[tuple] = []

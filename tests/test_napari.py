@@ -138,7 +138,7 @@ def test_reference_layer_steers_backend(make_napari_viewer, sync, errors, make_p
     assert not widget.reference.native.isHidden() and widget.hints.native.isHidden()
     assert widget.working_size.native.isHidden()  # refmean has no working size option
     widget.run()
-    assert "needs a reference" in errors[-1]
+    assert "needs a colour reference: choose an RGB image layer as Reference" in errors[-1]
     viewer.add_image(np.full((10, 10), 50, np.uint8), name="gray ref")
     widget.image.value = gray
     widget.reference.value = viewer.layers["gray ref"]
@@ -153,6 +153,13 @@ def test_reference_layer_steers_backend(make_napari_viewer, sync, errors, make_p
     lab = color.rgb_to_lab(widget.result_layer.data / 255.0)
     assert lab[..., 1].mean() > 30  # red reference -> red output
     assert len(errors) == 2
+    # an RGB layer without colour: napari's words, not the API's "pass reference=..."
+    viewer.add_image(np.full((10, 10, 3), 128, np.uint8), name="gray rgb", rgb=True)
+    widget.image.value = gray
+    widget.reference.value = viewer.layers["gray rgb"]
+    widget.run()
+    assert "choose an RGB (colour) image layer as Reference" in errors[-1]
+    assert "reference=" not in errors[-1] and "--reference" not in errors[-1]
 
 
 def test_working_size_reaches_fusion_bounded_by_the_image(make_napari_viewer, sync, errors):
@@ -189,6 +196,8 @@ def test_errors_are_notifications(make_napari_viewer, sync, errors, monkeypatch)
     if not torch.cuda.is_available():
         widget.run()
         assert "CUDA is not available" in errors[-1]
+        # napari's words (item 6): the Device control, not the API's device='cpu'
+        assert "Device ▸ cpu" in errors[-1] and "device=" not in errors[-1]
         assert len(viewer.layers) == 1
     widget.device.value = "cpu"
     monkeypatch.setenv("COLORPLUG_WEIGHTS_DIR", "/nonexistent")
