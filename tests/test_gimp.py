@@ -36,7 +36,8 @@ if not NATIVE and not (RUNNER.exists() and os.geteuid() == 0):
 
 def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.ndarray | None = None,
              select: list[int] | None = None, pythonpath: str = "",
-             hints: np.ndarray | None = None, hints_offset: tuple[int, int] = (0, 0)) -> dict:
+             hints: np.ndarray | None = None, hints_offset: tuple[int, int] = (0, 0),
+             python: str | None = None) -> dict:
     """Install the plug-in with `colorplug gimp install`, run one scenario in GIMP."""
     work = tmp_path / "gimp"
     (work / "tmp").mkdir(parents=True)
@@ -52,8 +53,9 @@ def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.nda
         spec["hints"] = str(work / "hints.png")
         spec["hints_offset"] = list(hints_offset)
     (work / "spec.json").write_text(json.dumps(spec))
-    env_python = f"/usr/bin/env PYTHONPATH={pythonpath} {sys.executable}" if pythonpath \
-        else sys.executable
+    # this checkout's colorplug (not whichever one the venv has installed), plus plugins
+    paths = os.pathsep.join(p for p in (pythonpath, str(REPO)) if p)
+    env_python = f"/usr/bin/env PYTHONPATH={paths} {python or sys.executable}"
     if NATIVE:
         env = dict(os.environ, GIMP3_DIRECTORY=str(work / "gimpdir"), TMPDIR=str(work / "tmp"),
                    COLORPLUG_PYTHON=env_python)
@@ -187,9 +189,8 @@ def test_error_reaches_gimp_and_image_is_unchanged(tmp_path, gray8, make_plugin)
     assert s["tmp_left"] == []
 
 
-def test_missing_python_is_reported(tmp_path, gray8, monkeypatch):
-    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
-    s = run_gimp(tmp_path, gray8, {"backend": "autoencoder"})
+def test_missing_python_is_reported(tmp_path, gray8):
+    s = run_gimp(tmp_path, gray8, {"backend": "autoencoder"}, python="/nonexistent/python3")
     assert s["status"] == "execution-error"
     assert "python" in s["error"].lower() and "colorplug gimp install" in s["error"]
 
