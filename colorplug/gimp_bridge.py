@@ -30,6 +30,7 @@ when the input has alpha, at the input's depth.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -232,10 +233,19 @@ def watch_list() -> dict[str, int]:
             paths.add(os.path.abspath(entry))
     for dist in metadata.distributions():
         try:
-            if any(ep.group == "colorplug" for ep in dist.entry_points):
-                files = dist.files or []
-                paths.update(str(dist.locate_file(f)) for f in files
-                             if str(f).endswith((".py", "entry_points.txt", "RECORD")))
+            eps = [ep for ep in dist.entry_points if ep.group == "colorplug"]
+            if not eps:
+                continue
+            files = dist.files or []
+            paths.update(str(dist.locate_file(f)) for f in files
+                         if str(f).endswith((".py", "entry_points.txt", "RECORD")))
+            for ep in eps:  # the plugin's own modules (editable installs have no RECORD)
+                spec = importlib.util.find_spec(ep.module.split(".")[0])
+                if spec and spec.origin and os.path.isfile(spec.origin):
+                    paths.add(spec.origin)
+                for folder in (spec.submodule_search_locations or []) if spec else []:
+                    for sub, _dirs, names in os.walk(folder):
+                        paths.update(os.path.join(sub, n) for n in names if n.endswith(".py"))
         except Exception:  # noqa: BLE001 - a broken dist must not break the listing
             continue
     out = {}
