@@ -217,8 +217,9 @@ def backends() -> list[dict[str, Any]]:
 
 def watch_list() -> dict[str, int]:
     """Files and folders whose change means colorplug or its plugins changed: colorplug's
-    own modules, every plugin distribution's metadata, and the folders on sys.path (a pip
-    install or uninstall changes their mtime). The plug-in stats them to trust its cache."""
+    own modules, every plugin distribution's metadata and modules, and the folders on
+    sys.path that hold installed distributions (a pip install or uninstall changes their
+    mtime). The plug-in stats them to trust its cache."""
     from importlib import metadata
 
     import colorplug
@@ -228,9 +229,12 @@ def watch_list() -> dict[str, int]:
     for folder, _dirs, files in os.walk(root):
         paths.add(folder)
         paths.update(os.path.join(folder, f) for f in files if f.endswith(".py"))
-    for entry in sys.path:
-        if entry and os.path.isdir(entry):
-            paths.add(os.path.abspath(entry))
+    for entry in sys.path:  # folders packages are installed into (not cwd, not /tmp)
+        try:
+            if entry and any(n.endswith((".dist-info", ".egg-info")) for n in os.listdir(entry)):
+                paths.add(os.path.abspath(entry))
+        except OSError:
+            continue
     for dist in metadata.distributions():
         try:
             eps = [ep for ep in dist.entry_points if ep.group == "colorplug"]
@@ -274,6 +278,7 @@ class Models:
     def __init__(self, size: int = MODEL_CACHE_SIZE) -> None:
         self.size, self._items = size, {}
         self.loads = 0
+        self.listing: str | None = None  # the worker's "list" answer, made once
 
     def get(self, backend: str | None, device: str | None, **options: Any) -> Any:
         import colorplug
@@ -335,7 +340,12 @@ def handle(req: Any, models: Models, say: Callable[[str, str], None],
         if command == "ping":
             say("result", json.dumps({"pid": os.getpid(), "loads": models.loads}))
         elif command == "list":
-            say("result", json.dumps({"backends": backends(), "watch": watch_list()}))
+            if watch is None:
+                say("result", json.dumps({"backends": backends(), "watch": watch_list()}))
+            else:  # a worker: its code is current (checked above), so is its first answer
+                if models.listing is None:
+                    models.listing = json.dumps({"backends": backends(), "watch": watch})
+                say("result", models.listing)
         elif command == "colorize":
             say("result", json.dumps(colorize(req, models, say)))
         else:
@@ -382,7 +392,11 @@ def serve(folder: str, idle: float = DEFAULT_IDLE) -> int:
                 sys.stderr.write(f"colorplug worker {os.getpid()}: idle, exiting\n")
                 return 0
             with conn:
-                if not _serve_one(conn, models, watch):
+                started = time.perf_counter()
+                keep = _serve_one(conn, models, watch)
+                sys.stderr.write(f"request served in {time.perf_counter() - started:.3f} s\n")
+                sys.stderr.flush()
+                if not keep:
                     return 0
     finally:
         try:  # remove our socket only (a newer worker may have replaced it)

@@ -427,6 +427,8 @@ def has_colour(drawable):
     w, h = min(drawable.get_width(), 384), min(drawable.get_height(), 384)  # a sample
     data = bytes(drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0,
                                            "R'G'B' u8", Gegl.AbyssPolicy.CLAMP))
+    if data[0::3] == data[1::3] == data[2::3]:  # exactly gray: the common case, fast
+        return False
     for i in range(0, len(data) - 2, 3):
         r, g, b = data[i], data[i + 1], data[i + 2]
         if max(r, g, b) - min(r, g, b) > 12:
