@@ -12,10 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import (BackendConflictError, ColorplugError, DeviceError, IgnoredInputWarning,
-                     InputError, MissingReferenceError, PluginError, UnknownBackendError,
-                     WeightsError)
-from .errors import GrayscaleReferenceError, MissingHintsError, NoCudaError  # noqa: E402
+from .errors import (BackendConflictError, BackendError, ColorplugError, DeviceError,
+                     IgnoredInputWarning, InputError, MissingHintsError, MissingReferenceError,
+                     OutputError, ResourceError,
+                     PluginError, UnknownBackendError, UnknownOptionError, WeightsError)
+from .errors import GrayscaleReferenceError, NoCudaError  # noqa: E402
 from .hookspecs import hookimpl
 from .protocol import BackendInfo, Colorizer
 from .registry import default_registry, reload_plugins
@@ -27,10 +28,11 @@ __version__ = "0.1.0"
 DEFAULT_BACKEND = "fusion"
 
 __all__ = [
-    "BackendConflictError", "BackendInfo", "ColorplugError", "Colorizer", "DEFAULT_BACKEND",
-    "DeviceError", "IgnoredInputWarning", "InputError", "MissingReferenceError",
-    "GrayscaleReferenceError", "MissingHintsError", "NoCudaError",
-    "PluginError", "UnknownBackendError", "WeightsError", "available", "colorize",
+    "BackendConflictError", "BackendError", "BackendInfo", "ColorplugError", "Colorizer",
+    "DEFAULT_BACKEND", "DeviceError", "GrayscaleReferenceError", "IgnoredInputWarning",
+    "InputError", "NoCudaError",
+    "MissingHintsError", "MissingReferenceError", "OutputError", "PluginError", "ResourceError", "UnknownBackendError",
+    "UnknownOptionError", "WeightsError", "available", "colorize", "sample",
     "default_backend", "get", "hookimpl", "reload_plugins",
 ]
 
@@ -67,3 +69,17 @@ def colorize_batch(images: Sequence[Any], backend: str | None = None, *,
                    reference: Any = None, **options: Any) -> list[np.ndarray]:
     """Colorize many images with one backend; the same results as one by one."""
     return get(backend, **options).colorize_batch(images, reference=reference)
+
+
+def sample(name: str = "astronaut_gray") -> np.ndarray:
+    """A bundled sample image as numpy: "astronaut_gray" (512 x 512 uint8) or
+    "astronaut_color" (512 x 512 x 3 uint8, a colour reference), from scikit-image's data."""
+    from pathlib import Path
+
+    from .image import read_image
+
+    folder = Path(__file__).resolve().parent / "samples"
+    names = sorted(p.stem for p in folder.glob("*.png"))
+    if name not in names:
+        raise InputError(f"no sample {name!r}; samples: {', '.join(names)}")
+    return read_image(folder / f"{name}.png")

@@ -8,8 +8,11 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from . import __version__
 from .errors import ColorplugError
+from .outputs import ExistingPolicy, PlanError, plan_outputs
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "astronaut_gray.png"
 
@@ -26,7 +29,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'backend':<14}{'from':<28}{'input':<12}description")
     for e in reg.entries():
         needs = ("reference" if e.info.needs_reference else
-                 "hints" if e.info.supports_hints else
+                 "hints" if e.info.needs_hints else
+                 "(hints)" if e.info.supports_hints else
                  "(reference)" if e.info.accepts_reference else "-")
         print(f"{e.name:<14}{e.distribution:<28}{needs:<12}{e.info.description}")
     if reg.failures:
@@ -40,13 +44,15 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     reg = default_registry()
     print("loaded:")
     for p in reg.plugins:
-        print(f"  {p.plugin:<20} {p.distribution:<28} backends: {', '.join(p.backends) or '-'}")
+        print(f"  {p.plugin:<20} {p.distribution:<28} {p.load_seconds:6.2f} s  "
+              f"backends: {', '.join(p.backends) or '-'}")
     if reg.disabled:
         print("disabled (COLORPLUG_DISABLE_PLUGINS): " + ", ".join(reg.disabled))
     if reg.failures:
         print("failed:")
         for f in reg.failures:
-            print(f"  {f.plugin:<20} {f.distribution:<28} {f.stage}: {f.error}")
+            print(f"  {f.plugin:<20} {f.distribution:<28} {f.load_seconds:6.2f} s  "
+                  f"{f.stage}: {f.error}")
     return 1 if reg.failures else 0
 
 
@@ -61,9 +67,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"needs reference:  {info.needs_reference}")
     print(f"accepts reference:{' ' + str(info.accepts_reference)}")
     print(f"supports hints:   {info.supports_hints}")
+    print(f"needs hints:      {info.needs_hints}")
     print(f"working size:     {info.working_size or 'any'}")
     print(f"colour space:     {info.color_space}")
     print(f"trainable:        {'yes: colorplug train ' + info.name if info.trainer else 'no'}")
+    from .protocol import COMMON_OPTIONS
+
+    own = info.options
+    print("options:          " + ("(not declared by the plugin)" if own is None else
+                                  "-" if not own else ""))
+    for key, text in {**(own or {}), **COMMON_OPTIONS}.items():
+        print(f"  {key:<20} {text}")
     return 0
 
 
@@ -81,67 +95,148 @@ def _parse_range(text: str | None):
     return (lo, hi)
 
 
-def _plan(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
-    from .image import IMAGE_SUFFIXES, find_images
+def _backend_and_options(spec: str | None) -> tuple[str | None, dict]:
+    """``-b NAME`` or ``-b "NAME?key=value&..."`` (as ``colorplug eval --backend``)."""
+    if spec is None or "?" not in spec:
+        return spec, {}
+    from .evaluate import parse_backend_spec
 
-    single = len(inputs) == 1 and not inputs[0].is_dir()
-    if single and out.suffix.lower() in IMAGE_SUFFIXES:
-        return [(inputs[0], out)]
-    plan = []
-    for src in inputs:
-        if src.is_dir():
-            for f in find_images(src):
-                rel = f.relative_to(src).with_suffix(".png")
-                plan.append((f, out / rel))
-        else:
-            plan.append((src, out / (src.stem + ".png")))
-    return plan
+    _, name, options = parse_backend_spec(spec)
+    return name, options
+
+
+def _check_output_dtype(dtype: str, suffixes: set[str]) -> None:
+    from .image.codecs import EIGHT_BIT_ONLY
+
+    if dtype == "float32" and suffixes - {".tif", ".tiff"}:
+        raise PlanError("--output-dtype float32 needs TIFF outputs (-o FILE.tif, or "
+                        "--output-format tif for a folder); PNG holds at most 16 bits")
+    if dtype == "uint16" and suffixes & EIGHT_BIT_ONLY:
+        raise PlanError(f"--output-dtype uint16 needs PNG or TIFF outputs; "
+                        f"{', '.join(sorted(suffixes & EIGHT_BIT_ONLY))} hold 8 bits")
+
+
+def _output_name(src: Path, suffix: str, args: argparse.Namespace) -> str:
+    """An input's output file name in a folder: DICOM stacks become TIFF stacks (or a
+    Secondary Capture with --dicom-out), OME-TIFF stays OME-TIFF."""
+    from .image import medical
+
+    if medical.is_ome_tiff(src):
+        return src.name[: -len(next(s for s in medical.OME_SUFFIXES
+                                    if src.name.lower().endswith(s)))] + ".ome.tif"
+    if medical.is_dicom(src):
+        if args.dicom_out:
+            return src.stem + ".dcm"
+        if medical.dicom_frames(src) > 1 and suffix not in (".tif", ".tiff"):
+            return src.stem + ".tif"
+    return src.stem + suffix
+
+
+def _colorize_file(colorizer, item, args: argparse.Namespace, reference, hints) -> bytes:
+    """Read one input (image, DICOM or OME-TIFF), colorize it, encode it for its target."""
+    from .errors import InputError
+    from .image import encode_image, medical, read_image
+
+    src, target = item.source, item.target
+    planes = None
+    if medical.is_dicom(src):
+        planes = medical.read_dicom(src)
+    elif medical.is_ome_tiff(src):
+        planes = medical.read_ome_tiff(src)
+    elif args.dicom_out:
+        raise InputError("--dicom-out writes DICOM from DICOM inputs only (it copies their "
+                         "patient and study tags)")
+    if planes is None:
+        image = read_image(src, allow_huge=args.allow_huge_images)
+        return encode_image(colorizer.colorize(image, reference=reference, hints=hints),
+                            target.suffix)
+    stack = medical.display_planes(planes, args.intensity_range)
+    rgb = np.stack([colorizer.colorize(plane, reference=reference, hints=hints)
+                    for plane in stack])
+    if args.dicom_out:
+        return medical.encode_secondary_capture(rgb, planes)
+    if len(rgb) == 1 and planes.kind == "dicom":
+        return encode_image(rgb[0], target.suffix)
+    return medical.encode_stack(rgb, planes)
 
 
 def cmd_colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from . import get
-    from .image import read_image, write_image
+    from .files import clean_stale_parts, find_images, write_bytes_atomic
+    from .image import IMAGE_SUFFIXES, encode_image, medical, read_image
 
+    say = (lambda *a, **k: None) if args.quiet else print
     inputs = [Path(p) for p in args.inputs] + ([SAMPLE] if args.sample else [])
     if not inputs:
         _err("no input files given (pass files or folders, or --sample)")
         return 2
+    policy = ExistingPolicy.from_flags(overwrite=args.overwrite,
+                                       skip_existing=args.skip_existing)
     missing = [p for p in inputs if not p.exists()]
-    plan = _plan([p for p in inputs if p.exists()], Path(args.output))
-    colorizer = get(args.backend, device=args.device, output_dtype=args.output_dtype,
-                    intensity_range=_parse_range(args.intensity_range))
-    reference = read_image(args.reference) if args.reference else None
-    if colorizer.info.needs_reference and reference is None:
+    present = [p for p in inputs if p.exists()]
+    if not present:
+        _err("no input found: " + ", ".join(map(str, missing)))
+        return 2
+    out_suffixes = IMAGE_SUFFIXES | ({".dcm"} if args.dicom_out else set())
+    plan = plan_outputs(present, Path(args.output),
+                        find=lambda d: find_images(d, IMAGE_SUFFIXES | medical.DICOM_SUFFIXES),
+                        suffixes=out_suffixes, folder_suffix="." + args.output_format,
+                        name_for=lambda src, suffix: _output_name(src, suffix, args))
+    _check_output_dtype(args.output_dtype, {item.target.suffix.lower() for item in plan
+                                            if item.target.suffix.lower() != ".dcm"})
+    name, options = _backend_and_options(args.backend)
+    colorizer = get(name, device=args.device, output_dtype=args.output_dtype,
+                    intensity_range=_parse_range(args.intensity_range), **options)
+    if colorizer.info.needs_reference and not args.reference:
         _err(f"backend {colorizer.info.name!r} needs a colour reference image: pass "
              "--reference FILE")
         return 2
+    if colorizer.info.needs_hints and not args.hints:
+        _err(f"backend {colorizer.info.name!r} needs colour hints: pass --hints FILE")
+        return 2
+    reference = read_image(args.reference) if args.reference else None
     hints = read_image(args.hints) if args.hints else None
+    clean_stale_parts({item.target.parent for item in plan})
+
     failures = [(p, "no such file or folder") for p in missing]
-    done = 0
+    existing: list[Path] = []
+    skipped = done = 0
     bar = tqdm(plan, desc=f"colorize ({colorizer.info.name})", unit="img",
                disable=args.quiet or len(plan) < 2)
-    for src, dst in bar:
-        if dst.exists() and not args.overwrite:
-            failures.append((src, f"output {dst} exists (use --overwrite to replace it)"))
+    for item in bar:
+        if item.target.exists() and policy is not ExistingPolicy.OVERWRITE:
+            if policy is ExistingPolicy.SKIP:
+                skipped += 1
+            else:
+                existing.append(item.target)
             continue
         try:
-            image = read_image(src)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                out = colorizer.colorize(image, reference=reference, hints=hints)
-            for message in dict.fromkeys(str(w.message) for w in caught):
-                print(f"colorplug: warning: {message}", file=sys.stderr)
-            write_image(dst, out, overwrite=args.overwrite)
+                data = _colorize_file(colorizer, item, args, reference, hints)
+            if not args.quiet:
+                for message in dict.fromkeys(str(w.message) for w in caught):
+                    print(f"colorplug: warning: {item.source}: {message}", file=sys.stderr)
+            write_bytes_atomic(item.target, data, overwrite=policy is ExistingPolicy.OVERWRITE)
             done += 1
-        except (ColorplugError, FileExistsError, OSError) as exc:
-            failures.append((src, str(exc)))
+        except FileExistsError:  # appeared while we worked: still never replaced
+            existing.append(item.target)
+        except (ColorplugError, OSError) as exc:
+            failures.append((item.source, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+            failures.append((item.source, f"{type(exc).__name__}: {exc}"))
+    for target in existing:
+        print(f"colorplug: exists, left alone: {target} (use --overwrite to replace it or "
+              "--skip-existing to skip it)", file=sys.stderr)
     for src, why in failures:
         print(f"colorplug: failed: {src}: {why}", file=sys.stderr)
-    print(f"{done} colorized, {len(failures)} failed"
-          + (f" -> {plan[0][1]}" if done == 1 and len(plan) == 1 else f" -> {args.output}"))
-    return 1 if failures else 0
+    where = plan[0].target if len(plan) == 1 else args.output
+    counts = [f"{done} colorized"] + ([f"{skipped} skipped"] if skipped else []) + \
+        ([f"{len(existing)} existing"] if existing else []) + [f"{len(failures)} failed"]
+    say(f"{', '.join(counts)} -> {where}")
+    return 1 if failures or existing else 0
 
 
 # ------------------------------------------------------------------------------ train
@@ -153,15 +248,21 @@ def cmd_train(argv: Sequence[str]) -> int:
     known, _ = pre.parse_known_args(argv)
     if not known.backend or known.backend.startswith("-"):
         trainable = [e.name for e in default_registry().entries() if e.info.trainer]
-        _err(f"usage: colorplug train BACKEND --data DIR --out FILE; trainable backends: "
-             f"{', '.join(trainable)}")
+        usage = (f"usage: colorplug train BACKEND --data DIR --out FILE [options]; trainable "
+                 f"backends: {', '.join(trainable)} (colorplug train BACKEND --help lists a "
+                 "backend's options)")
+        if set(argv) & {"-h", "--help"}:
+            print(usage)
+            return 0
+        _err(usage)
         return 2
     entry = default_registry().entry(known.backend)
     if not entry.info.trainer:
         _err(f"backend {entry.name!r} has nothing to train")
         return 2
     trainer = importlib.import_module(entry.info.trainer)
-    p = argparse.ArgumentParser(prog=f"colorplug train {entry.name}")
+    p = argparse.ArgumentParser(prog=f"colorplug train {entry.name}",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("backend")
     p.add_argument("--data", nargs="+", required=True, help="folders or files of colour photos")
     p.add_argument("--out", required=True, type=Path, help="weights file (.safetensors)")
@@ -175,12 +276,27 @@ def cmd_train(argv: Sequence[str]) -> int:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--resume", action="store_true", help="continue from OUT's .ckpt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over, replacing existing weights and checkpoint at --out")
     p.add_argument("--time-limit", type=float, default=None, help="minutes; stop after the "
                    "epoch that passes it")
     p.add_argument("--half", action="store_true", help="store weights as float16")
     p.add_argument("--quiet", action="store_true")
     trainer.add_arguments(p)
     args = p.parse_args(argv)
+    ckpt = args.out.with_suffix(".ckpt")
+    if args.resume and args.overwrite:
+        _err("--resume and --overwrite exclude each other")
+        return 2
+    if args.resume and not ckpt.is_file():
+        _err(f"--resume: no checkpoint {ckpt} to continue from (it is written beside --out "
+             "after each epoch); run without --resume to start")
+        return 2
+    existing = [p for p in (args.out, ckpt) if p.exists()]
+    if existing and not (args.resume or args.overwrite):
+        _err(f"{' and '.join(map(str, existing))} exist; pass --resume to continue that run "
+             "or --overwrite to start over and replace them")
+        return 2
     from .train import TrainConfig, fit
 
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs,
@@ -190,7 +306,13 @@ def cmd_train(argv: Sequence[str]) -> int:
                       steps_per_epoch=args.steps_per_epoch, time_limit_min=args.time_limit,
                       half=args.half, extra={k: v for k, v in vars(args).items()
                                              if k not in ("data", "out")})
-    summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
+    try:
+        summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
+    except KeyboardInterrupt:
+        hint = (f"; the last finished epoch is in {ckpt}: run the same command with --resume "
+                "to continue") if ckpt.is_file() else ""
+        _err("interrupted" + hint)
+        return 130
     print(f"weights written to {summary['out']} (best validation loss "
           f"{summary['best_val_loss']:.5f} after {summary['epochs']} epochs)")
     return 0
@@ -267,16 +389,30 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("colorize", help="colorize image files and folders")
     s.add_argument("inputs", nargs="*", help="image files or folders (searched recursively)")
     s.add_argument("-o", "--output", required=True,
-                   help="output file (one input) or folder (PNG files, same names)")
+                   help="output file (one input; its suffix picks the format) or folder (a "
+                   "name without a suffix; files keep their names and relative paths)")
     s.add_argument("--sample", action="store_true", help="also colorize the bundled sample")
-    s.add_argument("-b", "--backend", default=None, help="backend name (default: best shipped)")
+    s.add_argument("-b", "--backend", default=None,
+                   help="backend name (default: best shipped); NAME?key=value&... passes "
+                   "backend options, e.g. 'fusion?working_size=512' (see colorplug info NAME)")
     s.add_argument("--reference", help="colour reference image (backends that use one)")
     s.add_argument("--hints", help="colour hints image (backends that take hints)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    s.add_argument("--output-dtype", default="uint8", choices=["uint8", "uint16", "float32"])
+    s.add_argument("--output-dtype", default="uint8", choices=["uint8", "uint16", "float32"],
+                   help="uint16: PNG or TIFF; float32: TIFF")
+    s.add_argument("--output-format", default="png", choices=["png", "tif", "jpg", "webp"],
+                   help="format of the files written into an output folder (default png)")
     s.add_argument("--intensity-range", default=None, help="LO,HI, 'dtype' or 'percentile'")
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("--skip-existing", action="store_true",
+                   help="leave existing outputs alone and count them as skipped (exit 0), "
+                   "e.g. to resume an interrupted folder")
+    s.add_argument("--dicom-out", action="store_true",
+                   help="DICOM inputs: write an RGB Secondary Capture (.dcm) with new UIDs and "
+                   "the source's patient/study tags (needs the medical extra)")
+    s.add_argument("--allow-huge-images", action="store_true",
+                   help="read images over Pillow's decompression-bomb limit (~179 MP)")
+    s.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     sub.add_parser("train", help="train a backend: colorplug train BACKEND --data DIR --out FILE",
                    add_help=False)
     s = sub.add_parser("eval", help="evaluate backends on colour photos")

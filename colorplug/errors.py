@@ -85,3 +85,28 @@ class NoCudaError(DeviceError):
 
 class IgnoredInputWarning(UserWarning):
     """A reference or hints were given to a backend that does not use them."""
+
+
+class OutputError(ColorplugError, OSError):
+    """An output cannot be written where the user asked (permissions, disk, a clash)."""
+
+    kind = "output"
+
+
+class BackendError(ColorplugError):
+    """A backend failed or returned something that is not a valid image; names the backend
+    and the plugin distribution it came from."""
+
+    kind = "backend"
+
+
+class UnknownOptionError(ColorplugError, TypeError):
+    """A backend was given an option it does not have; the message lists the valid ones."""
+
+    kind = "unknown_option"
+
+
+class ResourceError(ColorplugError, MemoryError):
+    """The machine cannot fit the work asked for (memory); names the image size."""
+
+    kind = "resource"

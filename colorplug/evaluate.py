@@ -208,11 +208,38 @@ def contact_sheet(photos: list[tuple[str, np.ndarray]], outputs: dict[str, list[
         canvas.paste(img, ((cell - img.size[0]) // 2, (cell - img.size[1]) // 2))
         return np.asarray(canvas)
 
-    lines = []
+    lines = [header_row(["input (gray)", *outputs, "truth"], cell)]
     for i, (_, truth) in enumerate(photos[:rows]):
         cells = [fit(gray_input(truth))] + [fit(outputs[b][i]) for b in outputs] + [fit(truth)]
         lines.append(np.concatenate(cells, axis=1))
     return np.concatenate(lines, axis=0)
+
+
+def header_row(labels: Sequence[str], cell: int, height: int = 24) -> np.ndarray:
+    """A white strip with one centred label per column (the contact sheet's header)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    strip = Image.new("RGB", (cell * len(labels), height), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default()
+    for i, label in enumerate(labels):
+        text = str(label)
+        while len(text) > 3 and draw.textlength(text, font=font) > cell - 6:
+            text = text[:-2] + "…"
+        width = draw.textlength(text, font=font)
+        draw.text((i * cell + (cell - width) / 2, 6), text, fill=(0, 0, 0), font=font)
+    return np.asarray(strip)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and inf (a metric that does not apply) become null: strict JSON for any reader."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def write_report(out_dir: str | Path, rows: list[Row], summary: dict[str, dict[str, float]],
@@ -227,6 +254,7 @@ def write_report(out_dir: str | Path, rows: list[Row], summary: dict[str, dict[s
     write_bytes_atomic(out_dir / "metrics.csv", buf.getvalue().encode(), overwrite=True)
     report = {"summary": summary, "meta": meta or {}, "rows": [asdict(r) for r in rows]}
     write_bytes_atomic(out_dir / "metrics.json",
-                       json.dumps(report, indent=2, allow_nan=True).encode(), overwrite=True)
+                       json.dumps(_json_safe(report), indent=2, allow_nan=False).encode(),
+                       overwrite=True)
     if sheet is not None:
         write_image(out_dir / "contact_sheet.png", sheet, overwrite=True)

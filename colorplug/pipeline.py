@@ -16,7 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import color
-from .errors import IgnoredInputWarning, InputError, MissingReferenceError
+from .errors import (BackendError, IgnoredInputWarning, InputError, MissingHintsError,
+                     MissingReferenceError, ResourceError)
 from .image import OUTPUT_DTYPES, Prepared, finish, prepare, prepare_reference
 from .protocol import BackendInfo
 
@@ -102,6 +103,31 @@ class ChromaColorizer(ABC):
         images = list(images)
         if not images:
             raise InputError("no images given (empty list)")
+        try:
+            return self._colorize_batch(images, reference, hints)
+        except MemoryError:
+            raise ResourceError(self._memory_message(images)) from None
+        except RuntimeError as exc:  # torch's allocator
+            if "can't allocate memory" in str(exc) or "out of memory" in str(exc):
+                raise ResourceError(self._memory_message(images)) from None
+            raise
+
+    @staticmethod
+    def _memory_message(images: list[Any]) -> str:
+        from .checked import input_hw
+
+        sizes = [input_hw(im) for im in images]
+        pixels = sum(h * w for h, w in (s for s in sizes if s))
+        big = max((s for s in sizes if s), key=lambda s: s[0] * s[1], default=None)
+        what = f"a {big[1]}x{big[0]} image" if big and len(images) == 1 else \
+            f"{len(images)} images"
+        return (f"not enough memory to colorize {what}: about {pixels * 14 / 2**30:.1f} GB are "
+                "needed (full-resolution lightness and the output, ~14 bytes per pixel) besides "
+                "the model; close other programs, use a smaller image, or colorize it in tiles "
+                "or planes (colorplug.dask)")
+
+    def _colorize_batch(self, images: list[Any], reference: Any, hints: Any
+                        ) -> list[np.ndarray]:
         ref = self._reference(reference)
         hints = self._hints(hints)
         prepared: list[Prepared] = [
@@ -111,8 +137,32 @@ class ChromaColorizer(ABC):
         ]
         chroma = self.predict_chroma([p.lightness for p in prepared], reference=ref,
                                      hints=hints)
+        chroma = self._checked_chroma(chroma, len(prepared))
         return [recombine(p.lightness, ab, p.alpha, self.output_dtype)
                 for p, ab in zip(prepared, chroma)]
+
+    def _checked_chroma(self, chroma: Any, count: int) -> list[np.ndarray]:
+        """predict_chroma's result must be `count` finite (h, w, 2) maps; a NaN or inf is a
+        broken model or weights, never an image."""
+        try:
+            maps = [np.asarray(ab, dtype=np.float32) for ab in chroma]
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"backend {self.info.name!r} returned chroma that is not "
+                               f"numeric ({exc})") from None
+        if len(maps) != count:
+            raise BackendError(f"backend {self.info.name!r} returned {len(maps)} chroma maps "
+                               f"for {count} images")
+        for ab in maps:
+            if ab.ndim != 3 or ab.shape[-1] != 2 or 0 in ab.shape:
+                raise BackendError(f"backend {self.info.name!r} returned chroma shaped "
+                                   f"{ab.shape}; expected (h, w, 2)")
+            if not np.isfinite(ab).all():
+                weights = getattr(self, "metadata", {}).get("weights_file")
+                raise BackendError(
+                    f"backend {self.info.name!r} produced NaN or infinite colours"
+                    + (f" with weights {weights!r}" if weights else "")
+                    + "; the weights are broken or do not suit this input, so no image was made")
+        return maps
 
     # -- helpers -------------------------------------------------------------------
     def _reference(self, reference: Any) -> np.ndarray | None:
@@ -129,6 +179,9 @@ class ChromaColorizer(ABC):
         return prepare_reference(reference)
 
     def _hints(self, hints: Any) -> Any:
+        if hints is None and self.info.needs_hints:
+            raise MissingHintsError(f"backend {self.info.name!r} needs colour hints: pass "
+                                    "hints=... (CLI: --hints FILE)")
         if hints is not None and not self.info.supports_hints:
             warnings.warn(f"backend {self.info.name!r} takes no colour hints; the hints "
                           "were ignored", IgnoredInputWarning, stacklevel=4)

@@ -7,6 +7,13 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 
+#: Options every ChromaColorizer backend takes (see `colorplug.image`).
+COMMON_OPTIONS = {
+    "intensity_range": "LO,HI, 'dtype' or 'percentile': how raw intensities map to gray",
+    "output_dtype": "uint8, uint16 or float32",
+}
+
+
 @dataclass(frozen=True)
 class BackendInfo:
     """What a host (CLI, napari, GIMP) needs to know about a backend before building it.
@@ -14,8 +21,13 @@ class BackendInfo:
     `needs_reference`: the backend cannot run without a colour reference image.
     `accepts_reference`: a reference is used when given (implied by `needs_reference`).
     `supports_hints`: user colour hints (scribbles / points) are used.
+    `needs_hints`: the backend cannot run without hints (implies `supports_hints`).
     `working_size`: the size chroma is predicted at (int: square side, or None: any).
     `trainer`: "module:object" of the backend's training entry (see `colorplug.train`).
+    `options`: the backend's own options, name -> one line of help (shown by
+    ``colorplug info``; an option not listed is refused with the list). ``None``: not
+    declared, so unknown options are only found when the factory rejects them. The common
+    options ``intensity_range`` and ``output_dtype`` are always accepted.
     """
 
     name: str
@@ -23,14 +35,18 @@ class BackendInfo:
     needs_reference: bool = False
     accepts_reference: bool = False
     supports_hints: bool = False
+    needs_hints: bool = False
     working_size: int | tuple[int, int] | None = None
     color_space: str = "lab"
     trainer: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.needs_reference and not self.accepts_reference:
             object.__setattr__(self, "accepts_reference", True)
+        if self.needs_hints and not self.supports_hints:
+            object.__setattr__(self, "supports_hints", True)
 
 
 @runtime_checkable

@@ -5,12 +5,20 @@ plugins arrive through the entry-point group ``colorplug``. A plugin that fails 
 or to register is recorded (see `Registry.failures`) and warned about; the others load.
 ``COLORPLUG_STRICT_PLUGINS=1`` turns such failures into errors and
 ``COLORPLUG_DISABLE_PLUGINS=a,b`` skips plugins by entry-point or distribution name.
+
+Containment: a plugin's import or registration may raise anything (``sys.exit`` included,
+only Ctrl-C passes); built-in backend names cannot be taken by a plugin; a plugin whose
+import takes longer than `SLOW_PLUGIN_SECONDS` is named in a warning; and `Registry.get`
+returns the backend wrapped in a `CheckedColorizer`, so every result of every backend is
+checked for shape, dtype and finite values before a host sees it.
 """
 from __future__ import annotations
 
 import importlib
 import os
 import re
+import threading
+import time
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -20,8 +28,10 @@ from typing import Any, Callable
 import pluggy
 
 from . import hookspecs
-from .errors import BackendConflictError, PluginError, UnknownBackendError
-from .protocol import BackendInfo, Colorizer
+from .checked import CheckedColorizer
+from .errors import (BackendConflictError, BackendError, ColorplugError, PluginError,
+                     UnknownBackendError, UnknownOptionError)
+from .protocol import COMMON_OPTIONS, BackendInfo, Colorizer
 
 #: Plugin modules shipped with colorplug, registered like any third-party plugin.
 BUILTIN_PLUGINS = (
@@ -32,6 +42,9 @@ BUILTIN_PLUGINS = (
     "colorplug.backends.exemplar",
 )
 ENTRY_POINT_GROUP = "colorplug"
+BUILTIN_DISTRIBUTION = "colorplug (built-in)"
+#: A plugin whose import takes longer is named in a warning.
+SLOW_PLUGIN_SECONDS = 2.0
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
 
@@ -55,6 +68,18 @@ class PluginFailure:
     stage: str  # "import", "register" or "conflict"
     error: str
     details: str = ""
+    load_seconds: float = 0.0
+
+
+def _contained(exc: BaseException) -> bool:
+    """Whether a plugin's exception is contained: everything but Ctrl-C (SystemExit too)."""
+    return not isinstance(exc, KeyboardInterrupt)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -64,6 +89,7 @@ class PluginRecord:
     plugin: str
     distribution: str
     backends: tuple[str, ...]
+    load_seconds: float = 0.0
 
 
 def _env_list(name: str) -> set[str]:
@@ -94,7 +120,7 @@ class Registry:
                     self.disabled.append(plugin_name)
                     continue
                 self.add_plugin(importlib.import_module(module_name), plugin_name,
-                                "colorplug (built-in)")
+                                BUILTIN_DISTRIBUTION)
         if entry_points:
             self._load_entry_points(blocked)
 
@@ -123,21 +149,40 @@ class Registry:
             if ep.name in blocked or dist in blocked:
                 self.disabled.append(ep.name)
                 continue
+            started = time.perf_counter()
             try:
                 plugin = ep.load()
-            except Exception as exc:  # noqa: BLE001 - any plugin bug must be contained
-                self._fail(PluginFailure(ep.name, dist, "import", f"{type(exc).__name__}: {exc}",
-                                         traceback.format_exc()))
+            except BaseException as exc:  # noqa: BLE001 - any plugin bug, sys.exit too
+                if not _contained(exc):
+                    raise
+                seconds = time.perf_counter() - started
+                self._warn_if_slow(ep.name, dist, seconds)
+                self._fail(PluginFailure(ep.name, dist, "import", _describe(exc),
+                                         traceback.format_exc(), seconds))
                 continue
-            self.add_plugin(plugin, ep.name, dist)
+            seconds = time.perf_counter() - started
+            self._warn_if_slow(ep.name, dist, seconds)
+            self.add_plugin(plugin, ep.name, dist, load_seconds=seconds)
 
-    def add_plugin(self, plugin: Any, name: str, distribution: str = "unknown") -> None:
+    @staticmethod
+    def _warn_if_slow(name: str, distribution: str, seconds: float) -> None:
+        if seconds > SLOW_PLUGIN_SECONDS:
+            warnings.warn(
+                f"colorplug plugin {name!r} ({distribution}) took {seconds:.1f} s to import; "
+                f"every colorplug command waits for it. If you do not use it, set "
+                f"COLORPLUG_DISABLE_PLUGINS={name} (see `colorplug plugins`)",
+                RuntimeWarning, stacklevel=4)
+
+    def add_plugin(self, plugin: Any, name: str, distribution: str = "unknown", *,
+                   load_seconds: float = 0.0) -> None:
         """Register a plugin object (module or class instance) and collect its backends."""
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:  # noqa: BLE001 - pluggy validation errors, duplicate names
-            self._fail(PluginFailure(name, distribution, "register",
-                                     f"{type(exc).__name__}: {exc}"))
+        except BaseException as exc:  # noqa: BLE001 - pluggy validation, duplicate names
+            if not _contained(exc):
+                raise
+            self._fail(PluginFailure(name, distribution, "register", _describe(exc),
+                                     load_seconds=load_seconds))
             return
         self._origin[name] = distribution
         impls = [i for i in self.pm.hook.colorplug_register_colorizers.get_hookimpls()
@@ -146,14 +191,17 @@ class Registry:
         for impl in impls:
             try:
                 impl.function(register=self._make_register(name, distribution, added))
-            except Exception as exc:  # noqa: BLE001
+            except BaseException as exc:  # noqa: BLE001 - sys.exit too
+                if not _contained(exc):
+                    raise
                 for entry in added:  # a plugin either registers fully or not at all
                     self._drop(entry)
                 self.pm.unregister(name=name)
-                self._fail(PluginFailure(name, distribution, "register",
-                                         f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+                self._fail(PluginFailure(name, distribution, "register", _describe(exc),
+                                         traceback.format_exc(), load_seconds))
                 return
-        self.plugins.append(PluginRecord(name, distribution, tuple(e.name for e in added)))
+        self.plugins.append(PluginRecord(name, distribution, tuple(e.name for e in added),
+                                         load_seconds))
 
     def _make_register(self, plugin: str, distribution: str, added: list[BackendEntry]):
         def register(name: str, factory: Callable[..., Colorizer], info: BackendInfo) -> None:
@@ -167,6 +215,17 @@ class Registry:
             if info.name != name:
                 raise ValueError(f"BackendInfo.name {info.name!r} differs from {name!r}")
             entry = BackendEntry(name, factory, info, plugin, distribution)
+            taken = self._backends.get(name)
+            if (taken is not None and taken.distribution == BUILTIN_DISTRIBUTION
+                    and distribution != BUILTIN_DISTRIBUTION):
+                # built-ins win: the plugin's other backends still load
+                self._fail(PluginFailure(plugin, distribution, "conflict",
+                                         f"backend name {name!r} belongs to the built-in "
+                                         f"backend of {BUILTIN_DISTRIBUTION!r}; "
+                                         f"{distribution!r} (plugin {plugin!r}) cannot replace "
+                                         f"it, so its {name!r} was not registered (the plugin "
+                                         "should rename it)"))
+                return
             if name in self._conflicts:
                 self._conflicts[name].append(entry)
             elif name in self._backends:
@@ -181,8 +240,16 @@ class Registry:
         return register
 
     def _drop(self, entry: BackendEntry) -> None:
+        """Undo one registration, restoring the backend it had put into conflict."""
         if self._backends.get(entry.name) is entry:
             del self._backends[entry.name]
+        elif entry.name in self._conflicts:
+            rest = [e for e in self._conflicts[entry.name] if e is not entry]
+            if len(rest) == 1:
+                del self._conflicts[entry.name]
+                self._backends[entry.name] = rest[0]
+            else:
+                self._conflicts[entry.name] = rest
 
     def _conflict_message(self, name: str) -> str:
         owners = " and ".join(f"{e.distribution!r} (plugin {e.plugin!r})"
@@ -213,23 +280,57 @@ class Registry:
 
     def get(self, name: str, *, weights: Any = None, device: str = "auto",
             **options: Any) -> Colorizer:
+        """Build backend `name`; unknown options are refused with the valid ones, and the
+        result is a `CheckedColorizer` (every output checked)."""
         entry = self.entry(name)
-        return entry.factory(weights=weights, device=device, **options)
+        declared = entry.info.options
+        if declared is not None:
+            unknown = sorted(set(options) - set(declared) - set(COMMON_OPTIONS))
+            if unknown:
+                raise UnknownOptionError(self._option_message(entry, unknown))
+        try:
+            colorizer = entry.factory(weights=weights, device=device, **options)
+        except ColorplugError:
+            raise
+        except TypeError as exc:
+            m = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+            if m and m.group(1) in options:
+                raise UnknownOptionError(self._option_message(entry, [m.group(1)])) from None
+            raise BackendError(f"backend {name!r} ({entry.distribution}) could not be built: "
+                               f"{_describe(exc)}") from exc
+        except BaseException as exc:  # noqa: BLE001 - a plugin's factory may raise anything
+            if not _contained(exc):
+                raise
+            raise BackendError(f"backend {name!r} ({entry.distribution}) could not be built: "
+                               f"{_describe(exc)}") from exc
+        return CheckedColorizer(colorizer, name=name, distribution=entry.distribution)
+
+    @staticmethod
+    def _option_message(entry: BackendEntry, unknown: list[str]) -> str:
+        valid = sorted(set(entry.info.options or {}) | set(COMMON_OPTIONS))
+        return (f"backend {entry.name!r} has no option {', '.join(map(repr, unknown))}; "
+                f"its options are: {', '.join(valid)} (see `colorplug info {entry.name}`)")
 
 
 _default: Registry | None = None
+_default_lock = threading.Lock()
 
 
 def default_registry() -> Registry:
-    """The process-wide registry, built on first use."""
+    """The process-wide registry, built once on first use (thread-safe)."""
     global _default
-    if _default is None:
-        _default = Registry()
-    return _default
+    registry = _default
+    if registry is None:
+        with _default_lock:
+            if _default is None:
+                _default = Registry()
+            registry = _default
+    return registry
 
 
 def reload_plugins() -> Registry:
     """Forget loaded plugins and discover them again (after installing a plugin)."""
     global _default
-    _default = None
+    with _default_lock:
+        _default = None
     return default_registry()

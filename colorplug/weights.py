@@ -37,6 +37,8 @@ class WeightsSpec:
     url: str | None = None
     description: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: `sha256` is only a prefix (at least 8 hex digits), as in torch.hub file names.
+    sha256_is_prefix: bool = False
 
 
 class WeightsEnum(enum.Enum):
@@ -67,24 +69,75 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+_HEX = set("0123456789abcdef")
+
+
+def parse_sha256(text: Any, *, prefix_ok: bool = False, where: str = "checksum") -> str:
+    """A SHA-256 as 64 lowercase hex digits, or a prefix of at least 8 where `prefix_ok`."""
+    value = str(text).strip().lower() if isinstance(text, str) else ""
+    if value and set(value) <= _HEX and (len(value) == 64 or (prefix_ok and 8 <= len(value) < 64)):
+        return value
+    need = "64 hex digits" + (" (or a prefix of at least 8)" if prefix_ok else "")
+    raise WeightsError(f"{where}: {text!r} is not a SHA-256; it must be {need}")
+
+
+def sha256_matches(digest: str, expected: str) -> bool:
+    """Full digests must be equal; a shorter `expected` (a checked prefix) must start it."""
+    return digest.startswith(expected) if len(expected) < 64 else digest == expected
+
+
+def _manifest_entries(manifest: Path) -> dict[str, Any]:
+    try:
+        entries = json.loads(manifest.read_text())
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"cannot read weights manifest {str(manifest)!r}: {exc}") from None
+    if not isinstance(entries, dict):
+        raise WeightsError(f"weights manifest {str(manifest)!r} must be a JSON object mapping "
+                           f"file names to {{\"sha256\": ...}}; got a {type(entries).__name__}")
+    return entries
+
+
+def _manifest_sha(manifest: Path, filename: str) -> str | None:
+    if not manifest.is_file():
+        return None
+    entry = _manifest_entries(manifest).get(filename)
+    if entry is None:
+        return None
+    where = f"weights manifest {str(manifest)!r}, entry {filename!r}"
+    if isinstance(entry, dict):
+        if "sha256" not in entry:
+            raise WeightsError(f"{where} has no \"sha256\"")
+        return parse_sha256(entry["sha256"], where=where)
+    return parse_sha256(entry, where=where)
+
+
 def _expected_sha(path: Path) -> str | None:
-    manifest = path.parent / MANIFEST
-    if manifest.exists():
-        try:
-            entries = json.loads(manifest.read_text())
-        except (OSError, ValueError) as exc:
-            raise WeightsError(f"cannot read weights manifest {str(manifest)!r}: {exc}") from None
-        entry = entries.get(path.name)
-        if entry is not None:
-            return entry["sha256"] if isinstance(entry, dict) else str(entry)
+    """The checksum its folder's manifest or a ``FILE.sha256`` sidecar gives, if any."""
+    found = _manifest_sha(path.parent / MANIFEST, path.name)
+    if found:
+        return found
     sidecar = path.with_name(path.name + ".sha256")
-    if sidecar.exists():
-        return sidecar.read_text().split()[0].strip().lower()
+    if sidecar.is_file():
+        words = sidecar.read_text(errors="replace").split()
+        if not words:
+            raise WeightsError(f"checksum file {str(sidecar)!r} is empty; it must hold the "
+                               f"SHA-256 of {path.name}")
+        return parse_sha256(words[0], where=f"checksum file {str(sidecar)!r}")
     return None
 
 
+def _weights_dirs() -> list[Path]:
+    custom = os.environ.get("COLORPLUG_WEIGHTS_DIR")
+    if custom:
+        if not Path(custom).is_dir():
+            raise WeightsError(f"COLORPLUG_WEIGHTS_DIR={custom} is not a folder; set it to the "
+                               "folder holding your weights files, or unset it")
+        return [Path(custom), SHIPPED_DIR]
+    return [SHIPPED_DIR]
+
+
 def _find(filename: str) -> Path:
-    dirs = [Path(d) for d in [os.environ.get("COLORPLUG_WEIGHTS_DIR")] if d] + [SHIPPED_DIR]
+    dirs = _weights_dirs()
     for d in dirs:
         if (d / filename).exists():
             return d / filename
@@ -94,9 +147,15 @@ def _find(filename: str) -> Path:
 
 def download(url: str, sha256: str) -> Path:
     """Fetch `url` into the cache (once), verifying its SHA-256; atomic."""
-    name = Path(urllib.parse.urlparse(url).path).name or "weights.safetensors"
+    try:
+        parts = urllib.parse.urlparse(url)
+        if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.path):
+            raise ValueError("not an http(s) or file URL")
+    except ValueError as exc:
+        raise WeightsError(f"malformed weights URL {url!r}: {exc}") from None
+    name = Path(parts.path).name or "weights.safetensors"
     dest = cache_dir() / "weights" / f"{sha256[:12]}-{name}"
-    if dest.exists() and sha256_file(dest) == sha256:
+    if dest.exists() and sha256_matches(sha256_file(dest), sha256):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
@@ -104,11 +163,11 @@ def download(url: str, sha256: str) -> Path:
         with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:
             while block := resp.read(1 << 20):
                 fh.write(block)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         tmp.unlink(missing_ok=True)
         raise WeightsError(f"cannot download weights from {url}: {exc}") from None
     got = sha256_file(tmp)
-    if got != sha256:
+    if not sha256_matches(got, sha256):
         tmp.unlink(missing_ok=True)
         raise WeightsError(f"weights downloaded from {url} have sha256 {got}, expected "
                            f"{sha256}; not used")
@@ -125,18 +184,28 @@ def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
     if isinstance(weights, WeightsEnum):
         weights = weights.spec
     if isinstance(weights, WeightsSpec):
+        spec_sha = None
+        if weights.sha256:
+            spec_sha = parse_sha256(weights.sha256, prefix_ok=weights.sha256_is_prefix,
+                                    where=f"weights spec {weights.filename!r}")
         if weights.url:
-            if not weights.sha256:
+            if not spec_sha:
                 raise WeightsError(f"weights URL {weights.url} needs a sha256 to be trusted")
-            return ResolvedWeights(download(weights.url, weights.sha256), weights.sha256)
+            return ResolvedWeights(download(weights.url, spec_sha), spec_sha)
         path = _find(weights.filename)
-        return ResolvedWeights(path, _expected_sha(path) or weights.sha256)
+        # a file found under a shipped name is held to the shipped checksum unless its own
+        # folder's manifest or sidecar names another
+        expected = (_expected_sha(path) or _manifest_sha(SHIPPED_DIR / MANIFEST, path.name)
+                    or spec_sha)
+        return ResolvedWeights(path, expected)
     if isinstance(weights, str) and "://" in weights:
         url, _, frag = weights.partition("#")
         sha = dict(urllib.parse.parse_qsl(frag)).get("sha256")
         if not sha:
-            raise WeightsError(f"weights URL {url} needs its checksum: append #sha256=HEX")
-        return ResolvedWeights(download(url, sha.lower()), sha.lower())
+            raise WeightsError(f"weights URL {url} needs its checksum: append #sha256=HEX "
+                               "(64 hex digits)")
+        sha = parse_sha256(sha, where=f"weights URL {url}")
+        return ResolvedWeights(download(url, sha), sha)
     if isinstance(weights, (str, os.PathLike)):
         path = Path(weights).expanduser()
         if not path.exists():
@@ -161,8 +230,18 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise WeightsError(f"cannot read weights {str(path)!r}: truncated or corrupt .safetensors file "
                            f"({exc})") from None
-    meta = header.get("__metadata__", {}) or {}
-    return json.loads(meta[META_KEY]) if META_KEY in meta else {}
+    meta = (header.get("__metadata__", {}) or {}) if isinstance(header, dict) else {}
+    if META_KEY not in meta:
+        return {}
+    try:
+        parsed = json.loads(meta[META_KEY])
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"weights {str(path)!r} carry broken colorplug metadata (not JSON: "
+                           f"{exc})") from None
+    if not isinstance(parsed, dict):
+        raise WeightsError(f"weights {str(path)!r} carry broken colorplug metadata (a JSON "
+                           f"{type(parsed).__name__}, not an object)")
+    return parsed
 
 
 def load_file(resolved: ResolvedWeights) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -176,7 +255,7 @@ def load_file(resolved: ResolvedWeights) -> tuple[dict[str, Any], dict[str, Any]
         raise WeightsError(f"cannot read weights {str(path)!r}: {exc}") from None
     if resolved.sha256:
         got = hashlib.sha256(data).hexdigest()
-        if got != resolved.sha256.lower():
+        if not sha256_matches(got, resolved.sha256.lower()):
             raise WeightsError(f"weights file {str(path)!r} is corrupt or was modified: sha256 "
                                f"{got[:16]}..., expected {resolved.sha256[:16]}...")
     meta = read_metadata(path)
@@ -185,7 +264,21 @@ def load_file(resolved: ResolvedWeights) -> tuple[dict[str, Any], dict[str, Any]
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
         raise WeightsError(f"cannot read weights {str(path)!r}: truncated or corrupt "
                            f".safetensors file ({exc})") from None
+    check_finite(state, source=repr(str(path)))
     return state, meta
+
+
+def check_finite(state: Mapping[str, Any], *, source: str) -> None:
+    """Every floating tensor must be finite: NaN or inf weights would make black images."""
+    import torch
+
+    bad = [k for k, v in state.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point()
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise WeightsError(f"weights {source} hold NaN or infinite values in "
+                           f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; the file is "
+                           "corrupt or came from a diverged training run")
 
 
 def load_into(model: Any, state: Mapping[str, Any], *, source: str) -> None:
@@ -209,14 +302,28 @@ def load_into(model: Any, state: Mapping[str, Any], *, source: str) -> None:
 
 
 def load_model(weights: Any, default: WeightsSpec | None, build: Callable[[dict], Any],
-               device: Any) -> tuple[Any, dict[str, Any]]:
+               device: Any, *, backend: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The backends' one way to get a network: resolve `weights` (None = `default`), check
-    the SHA-256, build the model from the file's `config` metadata, load strictly, eval()
-    on `device`. Returns (model, metadata)."""
+    the SHA-256 and finiteness, build the model from the file's `config` metadata, load
+    strictly, eval() on `device`. Returns (model, metadata); the metadata's
+    ``weights_file`` names the file read. Weights made for another `backend` are refused."""
     resolved = resolve(weights, default)
     state, meta = load_file(resolved)
-    model = build(meta.get("config", {}))
-    load_into(model, state, source=repr(str(resolved.path)))
+    source = repr(str(resolved.path))
+    made_for = meta.get("backend")
+    if backend and made_for and made_for != backend:
+        raise WeightsError(f"weights {source} were trained for the {made_for!r} backend, not "
+                           f"{backend!r}; use them with --backend {made_for}")
+    config = meta.get("config", {})
+    if not isinstance(config, dict):
+        raise WeightsError(f"weights {source}: metadata 'config' must be an object")
+    try:
+        model = build(config)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise WeightsError(f"weights {source} hold a configuration this {backend or ''} model "
+                           f"does not take ({exc}); they were made for another model") from None
+    load_into(model, state, source=source)
+    meta = {**meta, "weights_file": str(resolved.path)}
     return model.eval().to(device), meta
 
 
@@ -227,13 +334,18 @@ def read_torch_state(path: str | os.PathLike, what: str) -> dict[str, Any]:
 
     import pickle
 
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"cannot read {what} {str(path)!r}: no such file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except (Exception, pickle.UnpicklingError) as exc:  # noqa: BLE001 - torch.load raises many kinds
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WeightsError(f"cannot read {what} {str(path)!r}: {first_line}") from None
-    if not isinstance(state, Mapping):
+        raise WeightsError(f"cannot read {what} {str(path)!r}: not a torch weights file "
+                           f"({type(exc).__name__}: {first_line[:200]})") from None
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) for k in state):
         raise WeightsError(f"{what} {str(path)!r} is not a state dict")
+    check_finite(state, source=f"{what} {str(path)!r}")
     return dict(state)
 
 

@@ -125,6 +125,8 @@ class ColorizeWidget(Container):
         if info.needs_reference and reference is None:
             raise colorplug.MissingReferenceError(f"backend {name!r} needs a reference: "
                                                   "choose an RGB image layer as Reference")
+        if getattr(info, "needs_hints", False) and self.hints.value is None:
+            raise colorplug.MissingHintsError(f"backend {name!r} needs colour hints")
         if info.supports_hints and self.hints.value is not None:
             hints = PlaneHints(self.hints.value, layer, (h, w), self.viewer.dims.point)
             if hints.gray:

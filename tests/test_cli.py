@@ -41,12 +41,12 @@ def test_colorize_folder_reports_bad_files_and_never_overwrites(tmp_path, capsys
     dst.mkdir()
     (dst / "a.png").write_bytes(b"keep me")
     code = main(["colorize", str(src), str(tmp_path / "missing.png"), "-o", str(dst),
-                 "--backend", "gray", "-q"])
+                 "--backend", "gray"])
     assert code == 1
     err = capsys.readouterr()
     assert "broken.png" in err.err and "missing.png: no such file" in err.err
-    assert "exists (use --overwrite" in err.err
-    assert "1 colorized, 3 failed" in err.out
+    assert f"exists, left alone: {dst / 'a.png'} (use --overwrite" in err.err
+    assert "1 colorized, 1 existing, 2 failed" in err.out
     assert (dst / "a.png").read_bytes() == b"keep me"
     assert read_image(dst / "deep" / "b.png").shape == gray_image.shape + (3,)
     assert main(["colorize", str(src / "a.png"), "-o", str(dst), "--backend", "gray",
@@ -105,3 +105,176 @@ def test_plugins_command_reports_failures(make_plugin, capsys):
     out = capsys.readouterr().out
     assert code == 1
     assert "broken" in out and "colorplug-broken" in out and "needs libbar" in out
+
+
+# ------------------------------------------------------------------ output policy
+def _gray_files(folder, names, gray_image):
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(gray_image).save(folder / name)
+
+
+@pytest.mark.parametrize("names, inputs", [
+    (["a.png", "a.jpg"], ["in"]),                      # one folder, two suffixes
+    (["d1/x.png", "d2/x.jpg"], ["in/d1/x.png", "in/d2/x.jpg"]),  # two files, one name
+])
+def test_two_inputs_for_one_output_name_are_refused_before_writing(
+        tmp_path, capsys, gray_image, names, inputs):
+    _gray_files(tmp_path / "in", names, gray_image)
+    code = main(["colorize", *[str(tmp_path / i) for i in inputs], "-o", str(tmp_path / "out"),
+                 "--backend", "gray"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "would be written to the same output name" in err and ("x.png" in err or "a.png" in err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_output_for_several_inputs_is_an_error_not_a_folder(tmp_path, capsys, gray_image):
+    _gray_files(tmp_path, ["a.png", "b.png"], gray_image)
+    code = main(["colorize", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o",
+                 str(tmp_path / "two.png"), "--backend", "gray"])
+    assert code == 2
+    assert "names one file but 2 inputs were given" in capsys.readouterr().err
+    assert not (tmp_path / "two.png").exists()
+
+
+def test_an_unknown_output_suffix_is_an_error_not_a_folder(tmp_path, capsys, gray_image):
+    _gray_files(tmp_path, ["a.png"], gray_image)
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "out.xyz"),
+                 "--backend", "gray"]) == 2
+    assert "'.xyz' is not a format colorplug writes" in capsys.readouterr().err
+    assert not (tmp_path / "out.xyz").exists()
+
+
+def test_skip_existing_counts_skipped_and_exits_0(tmp_path, capsys, gray_image):
+    _gray_files(tmp_path / "in", ["a.png", "b.png"], gray_image)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_bytes(b"keep me")
+    assert main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                 "--backend", "gray", "--skip-existing"]) == 0
+    assert "1 colorized, 1 skipped, 0 failed" in capsys.readouterr().out
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"keep me"
+    assert main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                 "--backend", "gray", "--skip-existing", "--overwrite"]) == 2
+
+
+def test_empty_input_folder_exits_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["colorize", str(tmp_path / "empty"), "-o", str(tmp_path / "out"),
+                 "--backend", "gray"]) == 2
+    assert "no images found in" in capsys.readouterr().err
+
+
+def test_stale_temporaries_of_a_killed_run_are_cleaned(tmp_path, gray_image):
+    _gray_files(tmp_path / "in", ["a.png"], gray_image)
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (out / f".a.png.{dead}.x1y2z3.part").write_bytes(b"half a file")
+    assert main(["colorize", str(tmp_path / "in"), "-o", str(out), "--backend", "gray"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+
+
+def test_output_dtype_float32_writes_float_tiff_and_refuses_png(tmp_path, capsys, gray_image):
+    _gray_files(tmp_path, ["a.png"], gray_image)
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "a_col.tif"),
+                 "--backend", "gray", "--output-dtype", "float32"]) == 0
+    back = read_image(tmp_path / "a_col.tif")
+    assert back.dtype == np.float32 and back.shape == gray_image.shape + (3,)
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "a_col.png"),
+                 "--backend", "gray", "--output-dtype", "float32"]) == 2
+    assert "--output-dtype float32 needs TIFF" in capsys.readouterr().err
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "fl"),
+                 "--backend", "gray", "--output-dtype", "float32", "--output-format", "tif"]) == 0
+    assert read_image(tmp_path / "fl" / "a.tif").dtype == np.float32
+
+
+def test_backend_options_on_the_command_line(tmp_path, capsys, gray_image):
+    _gray_files(tmp_path, ["a.png"], gray_image)
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"),
+                 "-b", "fusion?working_size=64"]) == 0
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "p.png"),
+                 "-b", "fusion?wrking_size=64"]) == 2
+    err = capsys.readouterr().err
+    assert "backend 'fusion' has no option 'wrking_size'" in err and "working_size" in err
+
+
+def test_quiet_prints_nothing_on_success(tmp_path, capsys, gray_image):
+    _gray_files(tmp_path, ["a.png"], gray_image)
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"),
+                 "--backend", "gray", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+FLAKY_PLUGIN = """
+import numpy as np, colorplug
+INFO = colorplug.BackendInfo(name="flaky", description="fails on images wider than 20")
+class Flaky:
+    info = INFO
+    def colorize(self, image, *, reference=None, hints=None):
+        if image.shape[1] > 20:
+            raise IndexError("list index out of range")
+        if image.shape[1] > 10:
+            return None
+        return np.zeros(image.shape[:2] + (3,), np.uint8)
+    def colorize_batch(self, images, *, reference=None, hints=None):
+        return [self.colorize(i) for i in images]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("flaky", lambda weights=None, device="auto", **o: Flaky(), INFO)
+"""
+
+
+def test_a_plugin_failing_on_one_file_does_not_stop_the_batch(make_plugin, tmp_path, capsys):
+    make_plugin("colorplug-flaky", {"flaky": "cp_test_flaky"}, {"cp_test_flaky": FLAKY_PLUGIN})
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, width in [("a_wide.png", 30), ("b_mid.png", 15), ("c_ok.png", 8)]:
+        Image.fromarray(np.zeros((6, width), np.uint8)).save(src / name)
+    assert main(["colorize", str(src), "-o", str(tmp_path / "out"), "--backend", "flaky"]) == 1
+    captured = capsys.readouterr()
+    assert "1 colorized, 2 failed" in captured.out
+    assert "a_wide.png: backend 'flaky' (colorplug-flaky) failed: IndexError" in captured.err
+    assert "b_mid.png: backend 'flaky' (colorplug-flaky) returned NoneType" in captured.err
+    assert (tmp_path / "out" / "c_ok.png").exists()
+
+
+def test_decompression_bomb_is_reported_and_opt_in(tmp_path, capsys, monkeypatch):
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # stands for Pillow's 179 MP limit
+    assert main(["colorize", str(tmp_path / "bomb.png"), "-o", str(tmp_path / "o.png"),
+                 "--backend", "gray"]) == 1
+    assert "decompression bomb" in capsys.readouterr().err
+    assert main(["colorize", str(tmp_path / "bomb.png"), "-o", str(tmp_path / "o.png"),
+                 "--backend", "gray", "--allow-huge-images"]) == 0
+
+
+HINTS_PLUGIN = """
+import numpy as np, colorplug
+from colorplug.pipeline import ChromaColorizer
+INFO = colorplug.BackendInfo(name="needhints", description="test: needs hints", needs_hints=True)
+class NeedHints(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        return [np.zeros((2, 2, 2), np.float32) for _ in lightness]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("needhints", lambda weights=None, device="auto", **o: NeedHints(**o), INFO)
+"""
+
+
+def test_a_backend_needing_hints_fails_fast_like_one_needing_a_reference(
+        make_plugin, tmp_path, capsys, gray_image):
+    import colorplug
+
+    make_plugin("colorplug-needhints", {"needhints": "cp_test_needhints"},
+                {"cp_test_needhints": HINTS_PLUGIN})
+    _gray_files(tmp_path / "in", ["a.png", "b.png"], gray_image)
+    assert main(["colorize", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                 "--backend", "needhints"]) == 2
+    assert "needs colour hints: pass --hints FILE" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(colorplug.MissingHintsError, match="needs colour hints"):
+        colorplug.get("needhints").colorize(gray_image)

@@ -59,7 +59,10 @@ def test_eval_cli_writes_report(photo_dir, tmp_path, capsys):
                  "gray", "--out", str(out), "--device", "cpu", "--quiet"]) == 0
     table = capsys.readouterr().out
     assert "autoencoder" in table and "gray" in table and "ΔCF" in table
-    report = json.loads((out / "metrics.json").read_text())
+    text = (out / "metrics.json").read_text()
+    report = json.loads(text, parse_constant=lambda c: pytest.fail(f"invalid JSON {c}"))
+    assert "NaN" not in text  # metrics that do not apply (ΔCF to a reference) are null
+    assert report["summary"]["gray"]["delta_cf_ref"] is None
     assert set(report["summary"]) == {"autoencoder", "gray"}
     gray = report["summary"]["gray"]
     assert gray["images"] == 6 and gray["cf"] == pytest.approx(0, abs=1e-9)
@@ -67,8 +70,11 @@ def test_eval_cli_writes_report(photo_dir, tmp_path, capsys):
     assert len((out / "metrics.csv").read_text().splitlines()) == 13
     from PIL import Image
 
-    sheet = Image.open(out / "contact_sheet.png")
-    assert sheet.size == (4 * 160, 6 * 160)  # gray | autoencoder | gray | truth, 6 rows
+    sheet = np.asarray(Image.open(out / "contact_sheet.png"))
+    assert sheet.shape[:2] == (24 + 6 * 160, 4 * 160)  # labels, then 6 rows of 4 cells
+    header = sheet[:24]
+    for column in range(4):  # each column has a dark label over it
+        assert (header[:, column * 160:(column + 1) * 160] < 100).any()
 
 
 def test_backend_specs_with_options():

@@ -133,3 +133,27 @@ def test_missing_init_weights_is_a_message_not_a_traceback(photo_dir, tmp_path, 
     assert code != 0
     err = capsys.readouterr().err
     assert "cannot read --init ResNet-34 weights" in err and "Traceback" not in err
+
+
+def test_broken_similarity_weights_are_blamed_not_the_input(tmp_path):
+    import torch
+
+    import colorplug
+    from colorplug import weights as wts
+    from colorplug.backends.exemplar.colorizer import SimilarityWeights
+
+    state, meta = wts.load_file(wts.resolve(SimilarityWeights.DEFAULT.spec, None))
+    gen = torch.Generator().manual_seed(0)
+    for k, v in state.items():  # finite but overflowing: +-1e30 conv weights
+        if v.is_floating_point() and k.endswith("weight") and v.ndim == 4:
+            state[k] = torch.randn(v.shape, generator=gen).sign() * 1e30  # float32
+    wts.save(tmp_path / "sim.safetensors", state, meta)
+    c = colorplug.get("exemplar", similarity_weights=tmp_path / "sim.safetensors", device="cpu",
+                      refine=False)
+    gray = np.full((40, 40), 100, np.uint8)
+    ref = np.zeros((40, 40, 3), np.uint8)
+    ref[..., 0] = 200
+    with pytest.raises(colorplug.BackendError, match="similarity network produced NaN.*sim."
+                                                     "safetensors") as info:
+        c.colorize(gray, reference=ref)
+    assert "source contains" not in str(info.value)

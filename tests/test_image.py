@@ -121,23 +121,105 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
-def test_16_bit_colour_round_trip(tmp_path, suffix):
-    data = np.random.default_rng(3).integers(0, 65536, (5, 7, 3)).astype(np.uint16)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [0, 3, 4])
+def test_round_trip_is_exact_for_8_and_16_bit_gray_rgb_rgba(tmp_path, suffix, dtype, channels):
+    rng = np.random.default_rng(3)
+    shape = (5, 7) if channels == 0 else (5, 7, channels)
+    data = rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
     write_image(tmp_path / f"c{suffix}", data)
-    if suffix == ".png":
-        import zlib
-
-        raw = (tmp_path / "c.png").read_bytes()
-        with Image.open(tmp_path / "c.png") as im:  # a valid PNG that Pillow can decode
+    back = read_image(tmp_path / f"c{suffix}")
+    assert back.dtype == dtype and back.shape == shape
+    assert np.array_equal(back, data)
+    if suffix == ".png":  # a valid PNG that other decoders read too
+        with Image.open(tmp_path / "c.png") as im:
             assert im.size == (7, 5)
-            im.load()
-        idat = raw[raw.index(b"IDAT") + 4:raw.index(b"IEND") - 8]
-        rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(5, 1 + 7 * 3 * 2)
-        assert (rows[:, 0] == 0).all()
-        back = rows[:, 1:].copy().view(">u2").reshape(5, 7, 3).astype(np.uint16)
-    else:
-        back = read_image(tmp_path / "c.tif")
-    assert back.dtype == np.uint16 and np.array_equal(back, data)
+
+
+def test_float32_tiff_keeps_float_and_png_keeps_16_bits(tmp_path):
+    data = np.random.default_rng(4).random((4, 6, 3)).astype(np.float32)
+    write_image(tmp_path / "f.tif", data)
+    back = read_image(tmp_path / "f.tif")
+    assert back.dtype == np.float32 and np.array_equal(back, data)
+    write_image(tmp_path / "f.png", data)
+    back = read_image(tmp_path / "f.png")
+    assert back.dtype == np.uint16 and np.abs(back / 65535.0 - data).max() <= 0.5 / 65535 + 1e-7
+
+
+def test_jpeg_exif_orientation_is_applied_on_read(tmp_path):
+    # a 16x32 (wide) image whose EXIF says "rotate 90 CW to display" (orientation 6)
+    arr = np.zeros((16, 32, 3), np.uint8)
+    arr[:, :8] = (255, 0, 0)  # left quarter red
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    back = read_image(tmp_path / "phone.jpg")
+    assert back.shape == (32, 16, 3)  # upright: tall
+    assert back[2, :, 0].mean() > 200 and back[-3, :, 0].mean() < 60  # red on top
+
+
+def test_fifo_and_other_non_regular_files_are_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_image(fifo)  # returns at once instead of blocking on the pipe
+
+
+def test_decompression_bomb_is_a_clear_error_with_an_opt_in(tmp_path, monkeypatch):
+    from colorplug.image.codecs import ImageTooLargeError
+
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # what Pillow does at 179 MP
+    with pytest.raises(ImageTooLargeError, match="allow-huge-images"):
+        read_image(tmp_path / "big.png")
+    assert read_image(tmp_path / "big.png", allow_huge=True).shape == (40, 40)
+    assert Image.MAX_IMAGE_PIXELS == 100
+
+
+def test_write_error_names_the_output_not_the_temporary(tmp_path):
+    import os
+
+    from colorplug.errors import OutputError
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    os.chmod(folder, 0o555)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user that can write read-only folders (root)")
+        with pytest.raises(OutputError) as info:
+            write_image(folder / "out.png", np.zeros((2, 2, 3), np.uint8))
+        assert "out.png" in str(info.value) and ".part" not in str(info.value)
+    finally:
+        os.chmod(folder, 0o755)
+
+
+def test_write_into_a_path_under_a_file_is_an_output_error(tmp_path):
+    from colorplug.errors import OutputError
+
+    (tmp_path / "afile").write_bytes(b"x")
+    with pytest.raises(OutputError, match="afile/out.png"):
+        write_image(tmp_path / "afile" / "out.png", np.zeros((2, 2, 3), np.uint8))
+
+
+def test_stale_temporaries_of_dead_processes_are_cleaned(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from colorplug.files import clean_stale_parts
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".x.png.{dead}.abc123.part"
+    live = tmp_path / f".y.png.{os.getpid()}.abc123.part"
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    assert clean_stale_parts([tmp_path]) == [stale]
+    assert not stale.exists() and live.exists()
 
 
 def test_working_shape_keeps_aspect_and_rounds_to_multiples():
@@ -148,3 +230,31 @@ def test_working_shape_keeps_aspect_and_rounds_to_multiples():
     assert working_shape(100, 1000, 256, multiple=32) == (32, 256)   # never below one multiple
     assert working_shape(7, 13, 256, multiple=8) == (136, 256)
     assert working_shape(1, 1, 128) == (128, 128)
+
+
+@pytest.mark.parametrize("data, intensity_range", [
+    (np.array([[0, 0.5e39, 1e39]]), None),
+    (np.array([[0, 0.5e39, 1e39]]), "percentile"),
+    (np.array([[0.0, 0.5, 1.0]]), (-1e300, 1)),
+    (np.array([[-1e308, 0.0, 1e308]]), None),
+])
+def test_finite_values_beyond_float32_map_without_overflow(data, intensity_range):
+    unit = intensity_to_unit(data, intensity_range)
+    assert unit.dtype == np.float32 and np.isfinite(unit).all()
+    assert unit.min() >= 0 and unit.max() <= 1
+    if intensity_range != (-1e300, 1):
+        assert unit[0, 0] == 0 and unit[0, -1] == 1 and 0 < unit[0, 1] < 1
+    lightness = prepare(data, intensity_range=intensity_range).lightness
+    assert np.isfinite(lightness).all()
+
+
+def test_bfloat16_tensor_input_is_accepted():
+    t = torch.linspace(0, 1, 12, dtype=torch.bfloat16).reshape(3, 4)
+    out = prepare(t).lightness
+    assert out.shape == (3, 4) and out[0, 0] == 0 and abs(out[-1, -1] - 100) < 1e-3
+
+
+def test_int64_reference_is_told_which_dtypes_work():
+    with pytest.raises(InputError, match="reference must be uint8, uint16 or float RGB") as info:
+        prepare_reference(np.zeros((4, 4, 3), np.int64))
+    assert "intensity_range" not in str(info.value)

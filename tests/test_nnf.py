@@ -152,3 +152,69 @@ def test_cupy_engine_needs_cuda():
     with pytest.raises(colorplug.InputError, match="engine='cupy' needs CUDA"):
         nearest_neighbor_field(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2),
                                method="patchmatch", engine="cupy")
+
+
+def _kernels_fail_to_compile(monkeypatch):
+    """CuPy present and a CUDA device (as far as `nnf` can tell) but its kernels do not
+    compile: the state of a CuPy wheel without an NVRTC library."""
+    from colorplug import nnf_cupy
+
+    def no_nvrtc():
+        raise nnf_cupy.KernelCompileError("RuntimeError: CuPy failed to load libnvrtc.so.13")
+
+    monkeypatch.setattr(nnf_cupy, "can_run", lambda tensor: True)
+    monkeypatch.setattr(nnf_cupy, "compiled_kernels", no_nvrtc)
+    monkeypatch.setattr(nnf_cupy, "patchmatch_cuda", lambda *a, **k: pytest.fail("launched"))
+
+
+def test_auto_engine_falls_back_to_torch_when_cupy_kernels_do_not_compile(monkeypatch):
+    _kernels_fail_to_compile(monkeypatch)
+    s, t = smooth(1, 4, 12, 12, seed=8), smooth(1, 4, 12, 12, seed=9)
+    with pytest.warns(RuntimeWarning, match="did not compile.*libnvrtc.*using the torch engine"):
+        idx, sim = nearest_neighbor_field(s, t, method="patchmatch", engine="auto", seed=2)
+    ref_idx, ref_sim = nearest_neighbor_field(s, t, method="patchmatch", engine="torch", seed=2)
+    assert torch.equal(idx, ref_idx) and torch.equal(sim, ref_sim)
+
+
+def test_cupy_engine_names_the_compile_failure(monkeypatch):
+    _kernels_fail_to_compile(monkeypatch)
+    with pytest.raises(colorplug.InputError, match="kernels did not compile.*libnvrtc"):
+        nearest_neighbor_field(smooth(1, 4, 6, 6), smooth(1, 4, 6, 6), method="patchmatch",
+                               engine="cupy")
+
+
+def test_compiled_kernels_turns_a_compile_error_into_kernel_compile_error(monkeypatch):
+    """`compiled_kernels` compiles eagerly, so the failure surfaces before any launch."""
+    import sys
+    import types
+
+    from colorplug import nnf_cupy
+
+    launches = []
+
+    class Elementwise:
+        def __init__(self, *spec):
+            self.spec = spec
+
+        def __call__(self, *args):
+            launches.append(self.spec[-1])
+
+    class Raw:
+        def __init__(self, code, name):
+            pass
+
+        def compile(self):
+            raise RuntimeError("step.cu(12): error: identifier \"min\" is undefined")
+
+    fake = types.SimpleNamespace(ElementwiseKernel=Elementwise, RawKernel=Raw,
+                                 zeros=lambda *a, **k: None, int32=int, uint64=int, float32=float)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(nnf_cupy, "_compile_failure", [])
+    nnf_cupy.kernels.cache_clear()
+    try:
+        for _ in range(2):  # the second call answers from the remembered failure
+            with pytest.raises(nnf_cupy.KernelCompileError, match="identifier .min. is undefined"):
+                nnf_cupy.compiled_kernels()
+    finally:
+        nnf_cupy.kernels.cache_clear()
+    assert launches == ["colorplug_pm_init", "colorplug_pm_cost"]

@@ -110,3 +110,148 @@ def test_import_and_available_do_not_import_torch():
     result = json.loads(out.strip().splitlines()[-1])
     assert result["torch"] is False
     assert "autoencoder" in result["names"]
+
+
+# ------------------------------------------------------------------ containment (hardening)
+def test_a_plugin_calling_sys_exit_at_import_is_contained(make_plugin, capsys):
+    make_plugin("colorplug-quitter", {"quitter": "cp_test_quitter"},
+                {"cp_test_quitter": "import sys\nsys.exit(3)\n"})
+    make_plugin("colorplug-good2", {"good2": "cp_test_good2"},
+                {"cp_test_good2": PLUGIN_SOURCE.format(name="good2", a=10.0)})
+    with pytest.warns(RuntimeWarning, match="quitter.*sys.exit"):
+        names = [i.name for i in colorplug.available()]
+    assert {"good2", "gray", "fusion"} <= set(names)
+    failure = colorplug.registry.default_registry().failures[0]
+    assert failure.plugin == "quitter" and failure.stage == "import"
+
+
+def test_a_plugin_calling_sys_exit_while_registering_is_contained(make_plugin):
+    src = ("import sys, colorplug\n@colorplug.hookimpl\n"
+           "def colorplug_register_colorizers(register):\n    sys.exit('bye')\n")
+    make_plugin("colorplug-quitter2", {"quitter2": "cp_test_quitter2"}, {"cp_test_quitter2": src})
+    with pytest.warns(RuntimeWarning, match="quitter2"):
+        assert "gray" in [i.name for i in colorplug.available()]
+
+
+def test_builtins_win_name_conflicts_and_the_plugin_keeps_its_other_backends(make_plugin):
+    src = PLUGIN_SOURCE.format(name="fusion", a=60.0) + (
+        "\n@colorplug.hookimpl(specname='colorplug_register_colorizers')\n"
+        "def more(register):\n"
+        "    register('mytint', lambda weights=None, device='auto', **o: Tint(**o),\n"
+        "             colorplug.BackendInfo(name='mytint', description='x'))\n")
+    make_plugin("colorplug-usurper", {"usurper": "cp_test_usurper"}, {"cp_test_usurper": src})
+    with pytest.warns(RuntimeWarning, match="colorplug-usurper.*fusion.*built-in"):
+        reg = colorplug.registry.default_registry()
+    assert reg.entry("fusion").distribution == "colorplug (built-in)"
+    assert reg.entry("mytint").distribution == "colorplug-usurper"
+    failure = [f for f in reg.failures if f.stage == "conflict"][0]
+    assert "colorplug-usurper" in failure.error and "colorplug (built-in)" in failure.error
+
+
+def test_a_plugin_that_takes_a_builtin_name_then_fails_leaves_the_builtin_working(make_plugin):
+    src = PLUGIN_SOURCE.format(name="gray", a=60.0).replace(
+        'register("gray", lambda weights=None, device="auto", **o: Tint(**o), INFO)',
+        'register("gray", lambda weights=None, device="auto", **o: Tint(**o), INFO)\n'
+        '    raise RuntimeError("half registered")')
+    make_plugin("colorplug-halfgray", {"halfgray": "cp_test_halfgray"}, {"cp_test_halfgray": src})
+    with pytest.warns(RuntimeWarning):
+        out = colorplug.get("gray").colorize(np.full((3, 3), 100, np.uint8))
+    assert out.shape == (3, 3, 3) and (out[..., 0] == out[..., 1]).all()
+
+
+def test_rollback_of_a_failed_plugin_restores_a_third_party_backend(make_plugin):
+    reg = Registry(builtins=False, entry_points=False)
+
+    class First:
+        @colorplug.hookimpl
+        def colorplug_register_colorizers(self, register):
+            register("tint", lambda **o: None, colorplug.BackendInfo(name="tint", description=""))
+
+    class Second:
+        @colorplug.hookimpl
+        def colorplug_register_colorizers(self, register):
+            register("tint", lambda **o: None, colorplug.BackendInfo(name="tint", description=""))
+            raise RuntimeError("boom")
+
+    reg.add_plugin(First(), "first", "dist-first")
+    with pytest.warns(RuntimeWarning):
+        reg.add_plugin(Second(), "second", "dist-second")
+    assert reg.entry("tint").distribution == "dist-first"
+
+
+def test_a_slow_plugin_import_is_named_with_its_time(make_plugin, capsys):
+    from colorplug.cli import main
+
+    make_plugin("colorplug-slow", {"slow": "cp_test_slow"},
+                {"cp_test_slow": "import time\ntime.sleep(2.2)\n"
+                 + PLUGIN_SOURCE.format(name="slowtint", a=5.0)})
+    with pytest.warns(RuntimeWarning, match=r"'slow' \(colorplug-slow\) took 2\.\d s to import.*"
+                                            r"COLORPLUG_DISABLE_PLUGINS=slow"):
+        assert main(["plugins"]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines() if "colorplug-slow" in l][0]
+    assert float(line.split()[2]) >= 2.0
+
+
+BAD_OUTPUT_PLUGIN = """
+import numpy as np, colorplug
+INFO = colorplug.BackendInfo(name="{name}", description="returns a bad result")
+class Bad:
+    info = INFO
+    def colorize(self, image, *, reference=None, hints=None):
+        return {expr}
+    def colorize_batch(self, images, *, reference=None, hints=None):
+        return [self.colorize(i) for i in images]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("{name}", lambda weights=None, device="auto", **o: Bad(), INFO)
+"""
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("np.zeros((7, 9, 3), np.uint8)", "returned 9x7 pixels for the image of 128x96"),
+    ("np.full(image.shape + (3,), np.nan, np.float32)", "NaN or infinite"),
+    ("np.full(image.shape + (3,), 1e30, np.float32)", "outside [0, 1]"),
+    ("np.empty(image.shape + (3,), object)", "dtype object"),
+    ("np.zeros(image.shape, np.uint8)", "shaped (96, 128)"),
+    ("None", "returned NoneType"),
+])
+def test_plugin_output_is_validated_with_the_plugin_named(make_plugin, expr, message):
+    make_plugin("colorplug-badout", {"badout": "cp_test_badout"},
+                {"cp_test_badout": BAD_OUTPUT_PLUGIN.format(name="badout", expr=expr)})
+    with pytest.raises(colorplug.BackendError, match=r"backend 'badout' \(colorplug-badout\)") as e:
+        colorplug.get("badout").colorize(np.zeros((96, 128), np.uint8))
+    assert message in str(e.value)
+
+
+def test_unknown_backend_option_lists_the_valid_ones():
+    with pytest.raises(colorplug.ColorplugError, match="has no option 'wrking_size'.*working_size"):
+        colorplug.get("fusion", wrking_size=64)
+    with pytest.raises(colorplug.ColorplugError, match="has no option 'colour'"):
+        colorplug.get("gray", colour=1)
+
+
+def test_registry_is_built_once_under_concurrent_first_use(monkeypatch):
+    import threading
+
+    import colorplug.registry as registry_mod
+
+    built = []
+    real_init = Registry.__init__
+
+    def counting_init(self, *a, **k):
+        built.append(1)
+        real_init(self, *a, **k)
+
+    monkeypatch.setattr(Registry, "__init__", counting_init)
+    barrier = threading.Barrier(8)
+
+    def first_call():
+        barrier.wait()
+        registry_mod.default_registry()
+
+    threads = [threading.Thread(target=first_call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(built) == 1

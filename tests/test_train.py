@@ -37,6 +37,9 @@ def test_two_step_training_writes_loadable_weights(photo_dir, tmp_path, capsys):
     lines = [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith("{")]
     assert [l["epoch"] for l in lines] == [1, 2]
 
+    # an existing run is never silently replaced
+    assert main(args) == 2
+    assert "exist; pass --resume to continue that run or --overwrite" in capsys.readouterr().err
     # resume continues from the checkpoint instead of starting over
     assert main(args[:-1] + ["--epochs", "3", "--resume", "--quiet"]) == 0
     printed = capsys.readouterr().out
@@ -54,9 +57,27 @@ def test_same_seed_same_weights(photo_dir, tmp_path):
     assert all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
 
 
+def test_resumed_training_equals_an_unbroken_run(photo_dir, tmp_path):
+    def run(out, epochs, *extra):
+        assert main(["train", "autoencoder", "--data", str(photo_dir), "--out", str(out),
+                     "--epochs", str(epochs), "--steps-per-epoch", "4", "--batch-size", "1",
+                     "--val-fraction", "0.3", "--device", "cpu", "--quiet", *extra]) == 0
+        return torch.load(out.with_suffix(".ckpt"), weights_only=True)["model"]
+
+    straight = run(tmp_path / "a" / "ae.safetensors", 3)
+    run(tmp_path / "b" / "ae.safetensors", 2)
+    resumed = run(tmp_path / "b" / "ae.safetensors", 3, "--resume")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
 def test_train_errors(tmp_path, capsys):
     assert main(["train"]) == 2
     assert "trainable backends: autoencoder" in capsys.readouterr().err
+    assert main(["train", "--help"]) == 0
+    assert "trainable backends: autoencoder" in capsys.readouterr().out
+    assert main(["train", "autoencoder", "--data", "x", "--out", str(tmp_path / "w.safetensors"),
+                 "--resume"]) == 2
+    assert "--resume: no checkpoint" in capsys.readouterr().err
     assert main(["train", "gray", "--data", "x", "--out", "y"]) == 2
     assert "nothing to train" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()

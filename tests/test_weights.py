@@ -1,6 +1,7 @@
 import hashlib
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -112,3 +113,132 @@ def test_url_weights_need_and_check_a_checksum(saved, monkeypatch, tmp_path):
     assert c.model.cfg.latent == 256
     cached = list((tmp_path / "cache" / "weights").iterdir())
     assert len(cached) == 1 and cached[0].name.endswith("ae.safetensors")
+
+
+# ------------------------------------------------------------------ hardening
+def _nan_weights(model, path):
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key].view(-1)[0] = float("nan")
+    wts.save(path, state, {"backend": "autoencoder", "config": model.cfg.to_dict()})
+    return key
+
+
+def test_nan_weights_are_refused_at_load_not_turned_into_black_images(tmp_path):
+    model = Autoencoder()
+    key = _nan_weights(model, tmp_path / "nan.safetensors")
+    with pytest.raises(colorplug.WeightsError, match=f"nan.safetensors.*NaN or infinite.*{key}"):
+        colorplug.get("autoencoder", weights=tmp_path / "nan.safetensors", device="cpu")
+
+
+def test_shipped_name_in_weights_dir_is_held_to_the_shipped_checksum(tmp_path, monkeypatch):
+    name = AutoencoderWeights.DEFAULT.spec.filename
+    model = Autoencoder()
+    wts.save(tmp_path / name, model.state_dict(), {"config": model.cfg.to_dict()})
+    (tmp_path / (name + ".sha256")).unlink()  # no own checksum: the shipped one applies
+    monkeypatch.setenv("COLORPLUG_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(colorplug.WeightsError, match="corrupt or was modified"):
+        colorplug.get("autoencoder", device="cpu")
+
+
+def test_a_weights_dir_that_does_not_exist_is_an_error(monkeypatch):
+    monkeypatch.setenv("COLORPLUG_WEIGHTS_DIR", "/nonexistent/weights")
+    with pytest.raises(colorplug.WeightsError, match="COLORPLUG_WEIGHTS_DIR=/nonexistent/weights "
+                                                     "is not a folder"):
+        colorplug.get("autoencoder", device="cpu")
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ({"ae.safetensors": {"size": 3}}, 'has no "sha256"'),
+    (["ae.safetensors"], "must be a JSON object"),
+    ({"ae.safetensors": {"sha256": "nothex"}}, "is not a SHA-256"),
+    ("{broken json", "cannot read weights manifest"),
+])
+def test_malformed_manifests_are_weights_errors(saved, manifest, message):
+    path, _, _ = saved
+    text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+    (path.parent / "manifest.json").write_text(text)
+    with pytest.raises(colorplug.WeightsError, match=message):
+        colorplug.get("autoencoder", weights=path, device="cpu")
+
+
+def test_empty_sidecar_is_a_weights_error(saved):
+    path, _, _ = saved
+    (path.parent / "ae.safetensors.sha256").write_text("")
+    with pytest.raises(colorplug.WeightsError, match="ae.safetensors.sha256.*is empty"):
+        colorplug.get("autoencoder", weights=path, device="cpu")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("https://example.invalid/w.safetensors#sha256=nothex", "is not a SHA-256"),
+    ("https://example.invalid/w.safetensors#sha256=abcd1234", "is not a SHA-256"),
+    ("ht!tp://[::1/w#sha256=" + "a" * 64, "malformed weights URL"),
+    ("https://example.invalid/w.safetensors", "append #sha256=HEX"),
+])
+def test_bad_weights_urls_are_refused_before_any_download(url, message):
+    with pytest.raises(colorplug.WeightsError, match=message):
+        colorplug.get("autoencoder", weights=url, device="cpu")
+
+
+def test_sha256_prefixes_only_where_the_spec_says_so():
+    assert wts.parse_sha256("9B330A0B", prefix_ok=True) == "9b330a0b"
+    with pytest.raises(colorplug.WeightsError, match="64 hex digits"):
+        wts.parse_sha256("9b330a0b")
+    with pytest.raises(colorplug.WeightsError, match="prefix of at least 8"):
+        wts.parse_sha256("9b330a", prefix_ok=True)
+    assert wts.sha256_matches("9b330a0b" + "0" * 56, "9b330a0b")
+    assert not wts.sha256_matches("9b330a0c" + "0" * 56, "9b330a0b")
+
+
+def test_weights_of_another_backend_name_it(tmp_path):
+    from colorplug.backends.fusion.colorizer import FusionWeights
+
+    fusion = wts.SHIPPED_DIR / FusionWeights.DEFAULT.spec.filename
+    with pytest.raises(colorplug.WeightsError, match="trained for the 'fusion' backend, not "
+                                                     "'autoencoder'"):
+        colorplug.get("autoencoder", weights=fusion, device="cpu")
+    # no backend recorded: the foreign config is still a WeightsError, not a TypeError
+    state, meta = wts.load_file(wts.resolve(fusion, None))
+    wts.save(tmp_path / "anon.safetensors", state, {"config": meta["config"]})
+    with pytest.raises(colorplug.WeightsError, match="configuration this autoencoder model "
+                                                     "does not take"):
+        colorplug.get("autoencoder", weights=tmp_path / "anon.safetensors", device="cpu")
+
+
+def test_broken_metadata_json_is_a_weights_error(tmp_path):
+    from safetensors.torch import save_file
+
+    model = Autoencoder()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              tmp_path / "m.safetensors", metadata={"colorplug": "{not json"})
+    with pytest.raises(colorplug.WeightsError, match="broken colorplug metadata"):
+        colorplug.get("autoencoder", weights=tmp_path / "m.safetensors", device="cpu")
+
+
+@pytest.mark.parametrize("spec", ["torchvision:/etc/passwd", "torchvision:", "torchvision:/nope"])
+def test_torchvision_weights_that_are_not_weights(spec):
+    with pytest.raises(colorplug.WeightsError, match="torchvision|similarity_weights"):
+        colorplug.get("exemplar", similarity_weights=spec, device="cpu")
+
+
+def test_non_finite_model_output_is_an_error_naming_backend_and_weights(tmp_path):
+    # finite weights that overflow: +-1e30 weights make inf - inf = NaN inside the network
+    model = Autoencoder()
+    state = model.state_dict()
+    gen = torch.Generator().manual_seed(0)
+    for k, v in state.items():
+        if v.is_floating_point() and k.endswith("weight"):
+            v.copy_(torch.randn(v.shape, generator=gen).sign() * 1e30)
+    wts.save(tmp_path / "huge.safetensors", state,
+             {"backend": "autoencoder", "config": model.cfg.to_dict()})
+    colorizer = colorplug.get("autoencoder", weights=tmp_path / "huge.safetensors", device="cpu")
+    with pytest.raises(colorplug.BackendError, match="'autoencoder' produced NaN or infinite "
+                                                     "colours with weights .*huge.safetensors"):
+        colorizer.colorize(np.full((40, 40), 120, np.uint8))
+
+
+def test_bfloat16_weights_load():
+    model = Autoencoder()
+    state = {k: (v.to(torch.bfloat16) if v.is_floating_point() else v)
+             for k, v in model.state_dict().items()}
+    wts.load_into(Autoencoder(), state, source="bf16")

@@ -13,6 +13,7 @@ INFO = BackendInfo(
     name="gray",
     description="Baseline: zero chroma, output is the input's lightness as neutral gray.",
     working_size=None,
+    options={},
 )
 
 

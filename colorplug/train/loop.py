@@ -72,6 +72,45 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rng_state(loader_generator: torch.Generator) -> dict[str, Any]:
+    """Every random stream training draws from, in types `torch.load(weights_only=True)`
+    reads back: Python's, NumPy's (as lists), torch's CPU and CUDA, the DataLoader's."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(),
+            "numpy": [kind, torch.from_numpy(np.asarray(keys, np.int64)), int(pos),
+                      int(has_gauss), float(cached)],
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "loader": loader_generator.get_state()}
+
+
+def set_rng_state(saved: dict[str, Any], loader_generator: torch.Generator) -> None:
+    """Restore what `rng_state` saved, so a resumed run draws what the unbroken one would."""
+    version, internal, gauss = saved["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = saved["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(saved["torch"])
+    if saved.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda"])
+    if saved.get("loader") is not None:
+        loader_generator.set_state(saved["loader"])
+
+
+def read_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """A training checkpoint, read with ``weights_only=True`` (no code runs on load)."""
+    import pickle
+
+    if not path.is_file():
+        raise wts.WeightsError(f"--resume: no checkpoint {str(path)!r} to resume from; start "
+                               "without --resume (the checkpoint sits beside --out)")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (Exception, pickle.UnpicklingError) as exc:  # noqa: BLE001 - torch.load's many kinds
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise wts.WeightsError(f"cannot read checkpoint {str(path)!r}: {first[:300]}") from None
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -123,8 +162,8 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
     ckpt_path = out.with_suffix(".ckpt")
     sample_dir = out.with_name(out.stem + "_samples")
     state = {"epoch": 0, "step": 0, "best": math.inf, "history": [], "elapsed": 0.0}
-    if cfg.resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+    if cfg.resume:
+        ckpt = read_checkpoint(ckpt_path, device)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler"):
@@ -137,9 +176,7 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
                 not getattr(scheduler, "per_step", False):
             for _ in range(state["epoch"]):  # a schedule added on resume starts in step
                 scheduler.step()
-        random.setstate(ckpt["rng"]["python"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        set_rng_state(ckpt["rng"], gen)
         print(f"resumed from {ckpt_path} at epoch {state['epoch']}")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out.with_suffix(".val.txt"),
@@ -217,8 +254,7 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict(), "state": state,
                 "task": task.state_dict() if hasattr(task, "state_dict") else None,
-                "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                        "torch": torch.get_rng_state()}}
+                "rng": rng_state(gen)}
         tmp = ckpt_path.with_suffix(".ckpt.part")
         torch.save(ckpt, tmp)
         os.replace(tmp, ckpt_path)

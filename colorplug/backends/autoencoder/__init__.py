@@ -16,6 +16,7 @@ INFO = BackendInfo(
                 "fast, soft colours. Chroma upsampled onto the full-resolution input.",
     working_size=32,
     trainer="colorplug.backends.autoencoder.train",
+    options={"batch_size": "patches per network call (memory vs speed)"},
 )
 
 

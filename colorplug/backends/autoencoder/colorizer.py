@@ -34,7 +34,7 @@ class AutoencoderColorizer(ChromaColorizer):
         self.device = resolve_device(device)
         self.model, self.metadata = load_model(
             weights, AutoencoderWeights.DEFAULT.spec,
-            lambda cfg: Autoencoder(AutoencoderConfig(**cfg)), self.device)
+            lambda cfg: Autoencoder(AutoencoderConfig(**cfg)), self.device, backend=INFO.name)
         self.batch_size = batch_size
 
     @torch.inference_mode()

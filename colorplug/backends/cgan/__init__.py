@@ -18,6 +18,7 @@ INFO = BackendInfo(
     working_size=128,
     trainer="colorplug.backends.cgan.train",
     extra={"configurable_working_size": True},
+    options={"working_size": "longest side chroma is predicted at (default: the trained size)"},
 )
 
 

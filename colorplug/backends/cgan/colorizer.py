@@ -39,7 +39,7 @@ class CGANColorizer(ChromaColorizer):
         self.device = resolve_device(device)
         self.model, self.metadata = load_model(
             weights, CGANWeights.DEFAULT.spec,
-            lambda cfg: build_generator(GeneratorConfig(**cfg)), self.device)
+            lambda cfg: build_generator(GeneratorConfig(**cfg)), self.device, backend=INFO.name)
         self.cfg = GeneratorConfig(**self.metadata.get("config", {}))
         size = self.cfg.working_size if working_size is None else working_size
         if not isinstance(size, int) or size < 16:

@@ -20,6 +20,7 @@ INFO = BackendInfo(
     working_size=256,
     trainer="colorplug.backends.exemplar.train",
     extra={"configurable_working_size": True},
+    options={"working_size": "longest side features are matched at (>= 64)", "refine": "true: the colour network refines the warped colours; false: warp only", "similarity_weights": "weights of the similarity network: a path, URL or 'torchvision:PATH'"},
 )
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ...device import resolve_device
-from ...errors import InputError
+from ...errors import BackendError, InputError, WeightsError
 from ...image import resize_map, working_shape
 from ...nnf import upsample_field, warp
 from ...pipeline import ChromaColorizer
@@ -47,12 +47,15 @@ def load_similarity(weights: Any) -> tuple[SimilarityNet, dict]:
     net = SimilarityNet()
     if isinstance(weights, str) and weights.startswith("torchvision:"):
         path = weights.split(":", 1)[1]
+        if not path:
+            raise WeightsError("similarity_weights='torchvision:PATH' needs the path of a "
+                               "torchvision ResNet-34 state dict file after the colon")
         net.load_torchvision(read_torch_state(path, "torchvision weights"))
-        return net, {"source": path}
+        return net, {"weights_file": path}
     resolved = resolve(weights, SimilarityWeights.DEFAULT.spec)
     state, meta = load_file(resolved)
     load_into(net, state, source=repr(str(resolved.path)))
-    return net, meta
+    return net, {**meta, "weights_file": str(resolved.path)}
 
 def smooth_by_confidence(ab: torch.Tensor, confidence: torch.Tensor, sigma: float = 1.5
                          ) -> torch.Tensor:
@@ -98,7 +101,7 @@ class ExemplarColorizer(ChromaColorizer):
         if self.refine:
             self.color_net, self.metadata = load_model(
                 weights, ExemplarWeights.DEFAULT.spec, lambda cfg: ColorNet(ColorNetConfig(**cfg)),
-                self.device)
+                self.device, backend=INFO.name)
 
     def _lightness(self, lum: np.ndarray) -> torch.Tensor:
         h, w = working_shape(*lum.shape, self.working_size, multiple=32)
@@ -110,7 +113,7 @@ class ExemplarColorizer(ChromaColorizer):
         """a*b* (h, w, 2) for one target: on the level-0 grid (half the working size) from the
         colour network, on the working grid with refine=False."""
         tl = self._lightness(lum)
-        feats = self.similarity(tl)
+        feats = self._features(tl)
         corr = correspond(feats, ref_feats)
         if self.color_net is None:
             # training-free: the level-0 field upsampled to the working grid, the reference's
@@ -134,5 +137,16 @@ class ExemplarColorizer(ChromaColorizer):
         h, w = ref_l.shape[-2:]
         ref_ab = torch.from_numpy(np.stack([resize_map(reference[..., c], w, h) for c in (1, 2)])
                                   .astype(np.float32))[None].to(self.device)
-        ref_feats = self.similarity(ref_l)
+        ref_feats = self._features(ref_l)
         return [self.chroma_for(lum, ref_l, ref_ab, ref_feats) for lum in lightness]
+
+    def _features(self, lightness: torch.Tensor) -> list[torch.Tensor]:
+        """The similarity network's features; non-finite ones mean broken weights, which is
+        said as such (not blamed on the input)."""
+        feats = self.similarity(lightness)
+        if not all(bool(torch.isfinite(f).all()) for f in feats):
+            raise BackendError(
+                "backend 'exemplar': the similarity network produced NaN or infinite features "
+                f"with weights {self.similarity_meta.get('weights_file', '(shipped)')!r}; the "
+                "similarity weights are broken")
+        return feats

@@ -52,6 +52,11 @@ class SimilarityNet(nn.Module):
         """Load a torchvision ResNet-34 state dict (its `fc.*` classifier is dropped; every
         other key must match exactly)."""
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        own = self.state_dict()
+        wrong = [k for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+        if wrong:
+            raise WeightsError(f"not torchvision ResNet-34 weights: shape mismatch in "
+                               f"{', '.join(wrong[:5])}")
         missing, unexpected = self.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise WeightsError(f"not torchvision ResNet-34 weights: missing {sorted(missing)[:5]}, "

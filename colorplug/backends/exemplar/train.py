@@ -221,8 +221,11 @@ class PerceptualNet(nn.Module):
         super().__init__()
         import torchvision
 
-        torch.manual_seed(0)  # the random stand-in is the same network every run
-        vgg = torchvision.models.vgg19(weights=None)
+        # the random stand-in is the same network every run, without resetting the
+        # training's own random stream (fork_rng restores it afterwards)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            vgg = torchvision.models.vgg19(weights=None)
         if weights:
             state = read_torch_state(weights, "--perceptual-weights")
             load_into(vgg, state, source=repr(weights))

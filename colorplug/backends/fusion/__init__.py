@@ -18,6 +18,7 @@ INFO = BackendInfo(
     working_size=256,
     trainer="colorplug.backends.fusion.train",
     extra={"configurable_working_size": True},
+    options={"working_size": "longest side chroma is predicted at (multiple of 8, >= 32)"},
 )
 
 

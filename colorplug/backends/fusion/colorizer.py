@@ -39,7 +39,7 @@ class FusionColorizer(ChromaColorizer):
         self.device = resolve_device(device)
         self.model, self.metadata = load_model(
             weights, FusionWeights.DEFAULT.spec, lambda cfg: FusionNet(FusionConfig(**cfg)),
-            self.device)
+            self.device, backend=INFO.name)
 
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(arr / 100.0)[None, None].to(self.device)

@@ -19,7 +19,7 @@ SCRIBBLE = colorplug.BackendInfo(
     name="scribble",
     description="Propagates user colour scribbles to pixels of similar intensity "
                 "(Levin et al. 2004); training-free.",
-    supports_hints=True,
+    needs_hints=True,
 )
 
 

@@ -120,3 +120,10 @@ def test_multigrid_solution_is_close_to_the_exact_one():
     err = np.abs(got - exact.reshape(got.shape))
     assert err.mean() < 1.5 and np.percentile(err, 99) < 10
     assert np.abs(exact).mean() > 10  # the comparison is not between two near-zero fields
+
+
+def test_scribble_without_hints_is_a_missing_hints_error():
+    import numpy as np
+
+    with pytest.raises(colorplug.MissingHintsError, match="needs colour hints"):
+        colorplug.get("scribble").colorize(np.zeros((8, 8), np.uint8))

@@ -1,0 +1,167 @@
+"""Reading and writing image files.
+
+8-bit images go through Pillow; 16-bit PNG (gray, RGB, RGBA) through OpenCV, because
+Pillow reads 16-bit colour PNG as 8-bit and cannot write it; TIFF through tifffile (any
+dtype, float32 included). JPEG EXIF orientation is applied to the pixels on read, so
+outputs are upright and carry no orientation tag.
+"""
+from __future__ import annotations
+
+import io
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..files import write_bytes_atomic
+from .coerce import pil_to_array
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+_PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
+#: Bit depths each written format holds; others are converted (float32: TIFF only).
+EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
+
+_SIGNATURES = {b"\x89PNG": "PNG", b"\xff\xd8": "JPEG", b"GIF8": "GIF", b"RIFF": "WebP",
+               b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"BM": "BMP"}
+
+
+class ImageTooLargeError(InputError):
+    """An image has more pixels than the decompression-bomb limit allows."""
+
+
+def _signature(head: bytes) -> str | None:
+    """The image format a file's first bytes announce, if any."""
+    return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def _check_regular(path: Path) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"cannot read {str(path)!r}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"cannot read {str(path)!r}: it is a folder, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"cannot read {str(path)!r}: not a regular file (a pipe, device or "
+                         "socket); only image files are read")
+
+
+def _decode_png16(data: bytes, path: Path) -> np.ndarray:
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise InputError(f"cannot read {str(path)!r}: truncated or corrupt PNG file")
+    if arr.ndim == 3:
+        arr = arr[..., [2, 1, 0, 3][: arr.shape[-1]]]  # OpenCV holds BGR(A)
+    return np.ascontiguousarray(arr)
+
+
+def read_image(path: str | os.PathLike, *, allow_huge: bool = False) -> np.ndarray:
+    """Read an image file into numpy; unreadable files raise InputError naming the file.
+
+    Images over Pillow's decompression-bomb limit (about 179 megapixels) are refused unless
+    `allow_huge` is true (CLI: ``--allow-huge-images``).
+    """
+    import warnings
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    _check_regular(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    kind = _signature(data[:8])
+    if kind == "TIFF" or path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            return np.asarray(tifffile.imread(io.BytesIO(data)))
+        except Exception as exc:  # noqa: BLE001 - any tiff decoding failure
+            raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported TIFF "
+                             f"({exc})") from None
+    if kind == "PNG" and len(data) > 25 and data[24] == 16:  # IHDR bit depth
+        return _decode_png16(data, path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if allow_huge:
+                old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(io.BytesIO(data)) as img:
+                    img.load()
+                    return pil_to_array(ImageOps.exif_transpose(img))
+            finally:
+                if allow_huge:
+                    Image.MAX_IMAGE_PIXELS = old
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(
+            f"cannot read {str(path)!r}: {exc} It may be a decompression bomb; if you trust "
+            "the file, allow it with --allow-huge-images (API: read_image(..., "
+            "allow_huge=True))") from None
+    except UnidentifiedImageError:
+        if kind:
+            raise InputError(f"cannot read {str(path)!r}: truncated or corrupt {kind} file"
+                             ) from None
+        raise InputError(f"cannot read {str(path)!r}: not an image file (or a format "
+                         "Pillow does not know)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"cannot read {str(path)!r}: truncated or corrupt image ({exc})"
+                         ) from None
+
+
+def _encode_png16(arr: np.ndarray) -> bytes:
+    import cv2
+
+    if arr.ndim == 3:
+        arr = arr[..., [2, 1, 0, 3][: arr.shape[-1]]]  # OpenCV writes BGR(A)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr))
+    if not ok:
+        raise InputError("OpenCV could not encode the 16-bit PNG")
+    return buf.tobytes()
+
+
+def encode_image(arr: np.ndarray, suffix: str) -> bytes:
+    """Encode an output array for a file suffix.
+
+    TIFF keeps uint8, uint16 and float32; PNG keeps uint8 and uint16 (float32 becomes
+    16-bit); JPEG, WebP and BMP hold 8 bits. Alpha is dropped for JPEG.
+    """
+    suffix = suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        buf = io.BytesIO()
+        extra = {"extrasamples": ["unassalpha"]} if arr.ndim == 3 and arr.shape[-1] == 4 else {}
+        tifffile.imwrite(buf, arr, photometric="rgb" if arr.ndim == 3 else "minisblack",
+                         **extra)
+        return buf.getvalue()
+    if suffix not in _PIL_FORMATS:
+        raise InputError(f"cannot write {suffix!r} files; use .png, .jpg, .webp, .tif or .bmp")
+    if arr.dtype.kind == "f":
+        unit = np.clip(arr, 0, 1)
+        arr = (np.rint(unit * 65535).astype(np.uint16) if suffix == ".png"
+               else np.rint(unit * 255).astype(np.uint8))
+    if arr.dtype == np.uint16:
+        if suffix == ".png":
+            return _encode_png16(arr)
+        arr = np.rint(arr / 257.0).astype(np.uint8)
+    if suffix in (".jpg", ".jpeg") and arr.ndim == 3 and arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fmt = _PIL_FORMATS[suffix]
+    Image.fromarray(arr).save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def write_image(path: str | os.PathLike, arr: np.ndarray, *, overwrite: bool = False) -> None:
+    """Encode and write an image atomically (see `colorplug.files.write_bytes_atomic`)."""
+    write_bytes_atomic(path, encode_image(arr, Path(path).suffix), overwrite=overwrite)

@@ -1,0 +1,212 @@
+"""Medical and microscopy files as their users have them (the ``medical`` extra).
+
+- DICOM in (pydicom): MONOCHROME1/2, 8-16 bit, the modality rescale (slope/intercept)
+  applied; the first VOI window (centre/width) becomes the display range unless the user
+  gives one; MONOCHROME1 is inverted so what a viewer shows as white stays light; a
+  multi-frame file is a stack of planes. Out: an RGB Secondary Capture with new SOP Instance
+  and Series UIDs, the patient and study tags and the pixel spacing copied from the source.
+- OME-TIFF in and out (tifffile): the axes and physical pixel sizes are read and carried
+  into the output's OME-XML; stacks are colorized plane by plane.
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+DICOM_SUFFIXES = {".dcm", ".dicom"}
+OME_SUFFIXES = (".ome.tif", ".ome.tiff")
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+_COPIED_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge",
+                "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "StudyDescription",
+                "AccessionNumber", "ReferringPhysicianName", "PixelSpacing",
+                "FrameOfReferenceUID")
+_OME_SIZES = ("PhysicalSizeX", "PhysicalSizeY", "PhysicalSizeZ")
+
+
+@dataclass
+class Planes:
+    """A file's pixels as display-ready planes plus what must travel to the output."""
+
+    planes: np.ndarray            # (N, H, W): float32 display values in [0, 1], or raw
+    display_range: tuple[float, float] | None  # None: already mapped to [0, 1]
+    kind: str                     # "dicom" or "ome"
+    axes: str = "YX"              # the source's axes without Y, X (e.g. "Z", "TZ") + "YX"
+    plane_shape: tuple[int, ...] = ()  # the leading axes' sizes, to restore the stack
+    meta: dict[str, Any] = field(default_factory=dict)
+    source: Any = None            # the pydicom Dataset for DICOM
+
+
+def _pydicom():
+    try:
+        import pydicom
+    except ImportError:
+        raise InputError("reading DICOM needs pydicom: pip install 'colorplug[medical]'"
+                         ) from None
+    return pydicom
+
+
+def is_dicom(path: Path) -> bool:
+    """A DICOM file by suffix or by its 'DICM' preamble marker."""
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def is_ome_tiff(path: Path) -> bool:
+    return path.name.lower().endswith(OME_SUFFIXES)
+
+
+def dicom_frames(path: Path) -> int:
+    """Number of frames from the header only (for planning output names)."""
+    pydicom = _pydicom()
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - reported when the file is read for real
+        return 1
+    return int(getattr(ds, "NumberOfFrames", 1) or 1)
+
+
+def read_dicom(path: str | Path) -> Planes:
+    """Rescaled, windowed planes of a DICOM file (see the module docstring)."""
+    pydicom = _pydicom()
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path)
+        raw = ds.pixel_array
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for bad files
+        raise InputError(f"cannot read {str(path)!r}: not a readable DICOM image ({exc})"
+                         ) from None
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise InputError(f"{str(path)!r}: DICOM {photometric} images already hold colour; "
+                         "colorplug colorizes MONOCHROME1/2 images")
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    values = raw.astype(np.float64).reshape((frames,) + raw.shape[-2:])
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    values = values * slope + intercept
+    window = None
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        centre, width = ds.WindowCenter, ds.WindowWidth
+        centre = float(centre[0] if isinstance(centre, pydicom.multival.MultiValue) else centre)
+        width = float(width[0] if isinstance(width, pydicom.multival.MultiValue) else width)
+        if width > 0:
+            window = (centre - width / 2, centre + width / 2)
+    lo, hi = window if window else (float(values.min()), float(values.max()))
+    if photometric == "MONOCHROME1":  # low values are white: flip within the range
+        values = (lo + hi) - values
+    meta = {"photometric": photometric, "window": window, "frames": frames}
+    return Planes(values, (lo, hi) if hi > lo else None, "dicom",
+                  axes="FYX" if frames > 1 else "YX",
+                  plane_shape=(frames,) if frames > 1 else (), meta=meta, source=ds)
+
+
+def read_ome_tiff(path: str | Path) -> Planes:
+    """The first series of an OME-TIFF as (N, H, W) planes, with axes and pixel sizes."""
+    import tifffile
+
+    path = Path(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            data = series.asarray()
+            axes = series.axes
+            xml = tif.ome_metadata or ""
+    except Exception as exc:  # noqa: BLE001 - any TIFF decoding failure
+        raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported OME-TIFF ({exc})"
+                         ) from None
+    if "S" in axes or (axes.endswith("C") and data.shape[-1] in (3, 4)):
+        raise InputError(f"{str(path)!r} already holds colour samples (axes {axes}); "
+                         "colorplug colorizes single-channel planes")
+    if not axes.endswith("YX"):
+        raise InputError(f"{str(path)!r}: axes {axes} do not end in YX")
+    sizes = {}
+    for key in _OME_SIZES + tuple(k + "Unit" for k in _OME_SIZES):
+        m = re.search(rf'\b{key}="([^"]+)"', xml)
+        if m:
+            sizes[key] = m.group(1) if key.endswith("Unit") else float(m.group(1))
+    lead = data.shape[:-2]
+    planes = data.reshape((-1,) + data.shape[-2:])
+    return Planes(planes, None, "ome", axes=axes,
+                  plane_shape=tuple(lead), meta={"physical": sizes, "dtype": str(data.dtype)})
+
+
+def display_planes(planes: Planes, user_range: Any) -> np.ndarray:
+    """The planes to colorize: without a user range a DICOM's window maps them to display
+    values in [0, 1] here; otherwise the (rescaled) values go to the colorizer's range."""
+    if user_range is None and planes.kind == "dicom" and planes.display_range is not None:
+        lo, hi = planes.display_range
+        return np.clip((planes.planes - lo) / (hi - lo), 0, 1).astype(np.float32)
+    return planes.planes
+
+
+def encode_stack(rgb: np.ndarray, planes: Planes) -> bytes:
+    """Colour planes (N, H, W, 3|4) -> a TIFF (multi-page) or OME-TIFF keeping axes and
+    physical pixel sizes."""
+    import tifffile
+
+    stack = rgb.reshape(tuple(planes.plane_shape) + rgb.shape[1:]) if planes.plane_shape \
+        else rgb[0]
+    buf = io.BytesIO()
+    if planes.kind == "ome":
+        metadata = {"axes": planes.axes + "S", **planes.meta.get("physical", {})}
+        tifffile.imwrite(buf, stack, ome=True, photometric="rgb", metadata=metadata)
+    else:
+        tifffile.imwrite(buf, stack, photometric="rgb")
+    return buf.getvalue()
+
+
+def encode_secondary_capture(rgb: np.ndarray, planes: Planes) -> bytes:
+    """Colour planes of a DICOM source -> an RGB Secondary Capture (8-bit), new SOP
+    Instance and Series UIDs, patient/study tags and pixel spacing copied."""
+    pydicom = _pydicom()
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    if rgb.dtype == np.uint16:
+        rgb = np.rint(rgb / 257.0).astype(np.uint8)
+    elif rgb.dtype.kind == "f":
+        rgb = np.rint(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    src = planes.source
+    ds = pydicom.Dataset()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    for tag in _COPIED_TAGS:
+        if tag in src:
+            setattr(ds, tag, src.data_element(tag).value)
+    ds.SOPClassUID = SECONDARY_CAPTURE
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "OT"
+    ds.ConversionType = "WSD"
+    ds.SeriesDescription = "colorplug colorization"
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "RGB"
+    ds.PlanarConfiguration = 0
+    ds.Rows, ds.Columns = rgb.shape[1], rgb.shape[2]
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    if rgb.shape[0] > 1:
+        ds.NumberOfFrames = rgb.shape[0]
+    ds.PixelData = rgb.tobytes()
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
