@@ -184,7 +184,7 @@ def test_working_size_reaches_fusion_bounded_by_the_image(make_napari_viewer, sy
     assert widget._request()["options"]["working_size"] == 32
 
 
-def test_errors_are_notifications(make_napari_viewer, sync, errors, monkeypatch):
+def test_errors_are_notifications(make_napari_viewer, sync, errors, monkeypatch, tmp_path):
     viewer = make_napari_viewer()
     widget = ColorizeWidget(viewer)
     widget.run()
@@ -200,7 +200,7 @@ def test_errors_are_notifications(make_napari_viewer, sync, errors, monkeypatch)
         assert "Device ▸ cpu" in errors[-1] and "device=" not in errors[-1]
         assert len(viewer.layers) == 1
     widget.device.value = "cpu"
-    monkeypatch.setenv("COLORPLUG_WEIGHTS_DIR", "/nonexistent")
+    monkeypatch.setenv("COLORPLUG_WEIGHTS_DIR", str(tmp_path))  # an empty weights folder
     import colorplug.weights as w
 
     monkeypatch.setattr(w, "SHIPPED_DIR", w.SHIPPED_DIR.parent / "no-weights-here")
