@@ -211,7 +211,9 @@ def backends() -> list[dict[str, Any]]:
 
     return [{"name": i.name, "description": i.description,
              "needs_reference": i.needs_reference, "accepts_reference": i.accepts_reference,
-             "supports_hints": i.supports_hints, "default": i.name == colorplug.default_backend()}
+             "supports_hints": i.supports_hints,
+             "needs_hints": bool(getattr(i, "needs_hints", False)),
+             "default": i.name == colorplug.default_backend()}
             for i in colorplug.available()]
 
 

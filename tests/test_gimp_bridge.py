@@ -259,8 +259,10 @@ def test_timeout_stops_a_stuck_worker(worker, make_plugin):
 def test_backend_list_is_cached_until_colorplug_or_plugins_change(worker, make_plugin):
     site = make_plugin("colorplug-stuck", {"stuck": "cp_test_stuck2"},
                        {"cp_test_stuck2": SLOW_PLUGIN})
-    names = [b["name"] for b in worker.backends()]
+    listed = worker.backends()
+    names = [b["name"] for b in listed]
     assert "stuck" in names and "gray" in names
+    assert all(set(b) >= {"needs_reference", "needs_hints", "default"} for b in listed)
     default = [b["name"] for b in worker.backends() if b["default"]]
     import colorplug
 

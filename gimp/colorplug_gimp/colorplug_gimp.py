@@ -460,6 +460,8 @@ def colorize_drawable(image, drawable, config, calldir, bridge):
     # Fail before any model is loaded, in GIMP's words.
     if info and info.get("needs_reference") and reference is None:
         raise BridgeError(WORDING["missing_reference"].format(backend=shown), "missing_reference")
+    if info and info.get("needs_hints") and hints is None:
+        raise BridgeError(WORDING["no_hints"].format(backend=shown), "no_hints")
     if reference is not None and info and info.get("accepts_reference") and \
             image.get_base_type() != Gimp.ImageBaseType.RGB:
         raise BridgeError("the image is grayscale, so GIMP turned the Reference layer gray: "
