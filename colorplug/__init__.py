@@ -16,6 +16,7 @@ from .errors import (BackendConflictError, BackendError, ColorplugError, DeviceE
                      IgnoredInputWarning, InputError, MissingHintsError, MissingReferenceError,
                      OutputError, ResourceError,
                      PluginError, UnknownBackendError, UnknownOptionError, WeightsError)
+from .errors import GrayscaleReferenceError, NoCudaError  # noqa: E402
 from .hookspecs import hookimpl
 from .protocol import BackendInfo, Colorizer
 from .registry import default_registry, reload_plugins
@@ -28,7 +29,8 @@ DEFAULT_BACKEND = "fusion"
 
 __all__ = [
     "BackendConflictError", "BackendError", "BackendInfo", "ColorplugError", "Colorizer",
-    "DEFAULT_BACKEND", "DeviceError", "IgnoredInputWarning", "InputError",
+    "DEFAULT_BACKEND", "DeviceError", "GrayscaleReferenceError", "IgnoredInputWarning",
+    "InputError", "NoCudaError",
     "MissingHintsError", "MissingReferenceError", "OutputError", "PluginError", "ResourceError", "UnknownBackendError",
     "UnknownOptionError", "WeightsError", "available", "colorize", "sample",
     "default_backend", "get", "hookimpl", "reload_plugins",

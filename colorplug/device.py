@@ -23,7 +23,9 @@ def resolve_device(device: Any = "auto") -> Any:
                           "'cuda:N'") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {device!r} was asked for but CUDA is not available "
+            from .errors import NoCudaError
+
+            raise NoCudaError(f"device {device!r} was asked for but CUDA is not available "
                               "on this machine (torch.cuda.is_available() is False); use "
                               "device='cpu' or 'auto'")
         if dev.index is not None and dev.index >= torch.cuda.device_count():

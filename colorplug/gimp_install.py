@@ -33,6 +33,11 @@ def default_gimp_dir() -> Path:
 
 
 def plugin_source() -> Path:
+    """The plug-in file that matches this colorplug: from the same source checkout when
+    colorplug runs from one (plug-in and worker speak the same protocol), else installed."""
+    checkout = Path(__file__).resolve().parents[1] / "gimp" / PLUGIN / f"{PLUGIN}.py"
+    if checkout.is_file():
+        return checkout
     return Path(str(resources.files(PLUGIN) / f"{PLUGIN}.py"))
 
 

@@ -21,20 +21,13 @@ def plane_shape(data: Any, rgb: bool) -> tuple[tuple[int, ...], tuple[int, int]]
     return lead, (plane[0], plane[1])
 
 
-def points_to_hints(points_layer: Any) -> list[tuple]:
-    """A napari Points layer -> colorplug hint points (x, y, colour, radius), last two axes."""
-    data = np.asarray(points_layer.data)
-    if data.size == 0:
-        raise colorplug.InputError(f"the hints layer {points_layer.name!r} has no points")
-    colours = np.asarray(points_layer.face_color)[:, :3]
-    sizes = np.broadcast_to(np.asarray(points_layer.size, dtype=float).reshape(-1), (len(data),))
-    return [(float(p[-1]), float(p[-2]), tuple(float(v) for v in c), max(float(s) / 2, 1.0))
-            for p, c, s in zip(data, colours, sizes)]
-
-
 def colorize_stack(data: Any, colorizer: Any, *, rgb: bool, reference: Any = None,
-                   hints: Any = None) -> Iterator[tuple[int, int, np.ndarray | None]]:
+                   hints: Any = None, unhinted: Any = None
+                   ) -> Iterator[tuple[int, int, np.ndarray | None]]:
     """Colorize every plane of an nD layer, one at a time (dask arrays are read per plane).
+
+    ``hints`` may be per plane (an object with ``hints_for(index)``, see _hints.PlaneHints);
+    a plane without hints is colorized by ``unhinted`` (e.g. gray) when given.
 
     Yields (done, total, None) after each plane, and finally (total, total, result) with
     the uint8 RGB result of shape data.shape (+ 3 unless already RGB). Stopping the
@@ -45,7 +38,12 @@ def colorize_stack(data: Any, colorizer: Any, *, rgb: bool, reference: Any = Non
     out = np.empty(lead + (h, w, 3), np.uint8)
     for i, idx in enumerate(np.ndindex(*lead) if lead else [()]):
         plane = np.asarray(data[idx])
-        result = colorizer.colorize(plane, reference=reference, hints=hints)
+        use, plane_hints = colorizer, hints
+        if hasattr(hints, "hints_for"):
+            plane_hints = hints.hints_for(idx)
+            if plane_hints is None and unhinted is not None:
+                use = unhinted
+        result = use.colorize(plane, reference=reference, hints=plane_hints)
         out[idx] = result[..., :3]
         yield i + 1, total, None
     yield total, total, out

@@ -10,7 +10,10 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
 
 import colorplug
 
-from ._core import colorize_stack, plane_shape, points_to_hints
+from ._core import colorize_stack, plane_shape
+from ._hints import PlaneHints
+from ._messages import napari_message
+from ._triton_guard import preload_triton
 
 if TYPE_CHECKING:
     import napari
@@ -28,10 +31,14 @@ class ColorizeWidget(Container):
     """Colorize an image layer (2D, or nD slice by slice) with any colorplug backend."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer") -> None:
+        # Before any backend can import torch._dynamo: the viewer's GL has already loaded
+        # Mesa's libLLVM, and triton loaded plainly after it segfaults (see _triton_guard).
+        preload_triton()
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.worker: Any = None
         self.result_layer: Any = None
+        self.stages: list[tuple] = []  # ("loading", backend), ("plane", n): the last run
         self._infos = {info.name: info for info in colorplug.available()}
         names = list(self._infos)
         default = colorplug.default_backend()
@@ -64,10 +71,12 @@ class ColorizeWidget(Container):
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
 
     def _hint_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
-        from napari.layers import Image, Points
+        """Layers the user can paint colour on: Points, Shapes, Labels, RGB images."""
+        from napari.layers import Image, Labels, Points, Shapes
 
         return [(layer.name, layer) for layer in self.viewer.layers
-                if isinstance(layer, Points) or (isinstance(layer, Image) and layer.rgb)]
+                if isinstance(layer, (Points, Shapes, Labels))
+                or (isinstance(layer, Image) and layer.rgb)]
 
     def _refresh_layers(self, _event: Any = None) -> None:
         for box in (self.image, self.reference, self.hints):
@@ -77,10 +86,9 @@ class ColorizeWidget(Container):
                          [v for _, v in self._image_choices()]
             if candidates:
                 self.image.value = candidates[-1]
-        if self.reference.value is None:
-            colour = [v for _, v in self._image_choices() if v.rgb and v is not self.image.value]
-            if colour:
-                self.reference.value = colour[-1]
+        # The Reference and Hints choosers stay as the user left them (default: none):
+        # filling them with the newest RGB layer made backends take colours from the
+        # previous result without being asked.
 
     def _on_backend(self, _event: Any = None) -> None:
         info = self._infos.get(self.backend.value)
@@ -103,77 +111,102 @@ class ColorizeWidget(Container):
         if info is None:
             raise colorplug.UnknownBackendError(f"no backend selected (available: "
                                                 f"{', '.join(self._infos) or 'none'})")
+        rgb = bool(layer.rgb)
+        lead, (h, w) = plane_shape(layer.data, rgb)
         reference = hints = None
         if info.accepts_reference and self.reference.value is not None:
             ref = self.reference.value
             data = ref.data
-            lead = data.ndim - (3 if ref.rgb else 2)
-            reference = np.asarray(data[(0,) * lead]) if lead > 0 else np.asarray(data)
+            lead_ref = data.ndim - (3 if ref.rgb else 2)
+            reference = np.asarray(data[(0,) * lead_ref]) if lead_ref > 0 else np.asarray(data)
             if not ref.rgb:
                 raise colorplug.InputError(f"the reference layer {ref.name!r} is grayscale; "
-                                           f"backend {name!r} needs an RGB (colour) layer")
+                                           "choose an RGB (colour) image layer as Reference")
         if info.needs_reference and reference is None:
             raise colorplug.MissingReferenceError(f"backend {name!r} needs a reference: "
                                                   "choose an RGB image layer as Reference")
+        if getattr(info, "needs_hints", False) and self.hints.value is None:
+            raise colorplug.MissingHintsError(f"backend {name!r} needs colour hints")
         if info.supports_hints and self.hints.value is not None:
-            from napari.layers import Points
+            hints = PlaneHints(self.hints.value, layer, (h, w), self.viewer.dims.point)
+            if hints.gray:
+                from napari.utils.notifications import show_warning
 
-            h = self.hints.value
-            hints = points_to_hints(h) if isinstance(h, Points) else np.asarray(h.data)
-        rgb = bool(layer.rgb)
+                show_warning(f"the hints layer {self.hints.value.name!r} has white or gray "
+                             "hint colours: those areas will come out gray. Give the hints "
+                             "a colour (the layer's face colour or label colour).")
         options: dict[str, Any] = {"device": self.device.value}
         if info.extra.get("configurable_working_size"):
-            options["working_size"] = int(self.working_size.value)
+            # Never above the image's own size: a 4096 working size on a 256 image costs
+            # 15x the time for no detail. Sides are multiples of 8 and at least 64 (the
+            # largest minimum of the built-ins; a smaller value the user typed is kept).
+            bound = max(64, -(-max(h, w) // 8) * 8)
+            options["working_size"] = min(int(self.working_size.value), bound)
         if not rgb:  # what the user sees is what gets colorized
             options["intensity_range"] = tuple(float(v) for v in layer.contrast_limits)
-        lead, _ = plane_shape(layer.data, rgb)
         return {"layer": layer, "backend": name, "rgb": rgb, "reference": reference,
                 "hints": hints, "options": options, "total": int(np.prod(lead)) if lead else 1}
 
     def _job(self, req: dict[str, Any]):
-        """Generator run by the worker: one yield per plane, returns the result."""
+        """Generator run by the worker: ("loading", backend) first, then ("plane", n) after
+        each plane; returns the result (or a _Failure)."""
         try:
+            yield ("loading", req["backend"])
             colorizer = colorplug.get(req["backend"], **req["options"])
+            unhinted = None
+            if req["hints"] is not None:  # planes without hints stay gray, not an error
+                unhinted = colorplug.get("gray", **{k: v for k, v in req["options"].items()
+                                                    if k == "intensity_range"})
             for done, _total, result in colorize_stack(
                     req["layer"].data, colorizer, rgb=req["rgb"], reference=req["reference"],
-                    hints=req["hints"]):
+                    hints=req["hints"], unhinted=unhinted):
                 if result is not None:
                     return result
-                yield done
+                yield ("plane", done)
         except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
-            return _Failure(f"{type(exc).__name__}: {exc}" if not isinstance(
-                exc, colorplug.ColorplugError) else str(exc))
+            return _Failure(napari_message(exc, req["backend"]))
         return _Failure("nothing was colorized")
+
+    def _on_stage(self, req: dict[str, Any], pbar: Any, stage: tuple) -> None:
+        """Progress on the main thread: a "loading model" step, then one step per plane."""
+        kind, value = stage
+        self.stages.append(stage)
+        if kind == "loading":
+            pbar.set_description(f"loading model ({value})")
+        else:
+            pbar.set_description(f"colorize ({req['backend']})")
+        pbar.update(1)
 
     def run(self, _event: Any = None) -> None:
         """Start colorizing the chosen layer (in a worker thread unless SYNC_ENV is set)."""
+        from napari.utils import progress
         from napari.utils.notifications import show_error
 
         try:
             req = self._request()
         except colorplug.ColorplugError as exc:
-            show_error(str(exc))
+            show_error(napari_message(exc, self.backend.value))
             return
         self.result_layer = None
-        desc = f"colorize ({req['backend']})"
+        self.stages: list[tuple] = []
+        pbar = progress(total=req["total"] + 1, desc=f"loading model ({req['backend']})")
         if os.environ.get(SYNC_ENV, "") == "1":
-            from napari.utils import progress
-
             gen = self._job(req)
-            with progress(total=req["total"], desc=desc) as pbar:
+            with pbar:
                 while True:
                     try:
-                        next(gen)
-                        pbar.update(1)
+                        self._on_stage(req, pbar, next(gen))
                     except StopIteration as stop:
                         self._finish(req, stop.value)
                         break
             return
         from napari.qt.threading import thread_worker
 
-        worker = thread_worker(self._job, progress={"total": req["total"], "desc": desc},
-                               start_thread=False)(req)
+        worker = thread_worker(self._job, start_thread=False)(req)
+        worker.yielded.connect(lambda stage: self._on_stage(req, pbar, stage))
         worker.returned.connect(lambda result: self._finish(req, result))
+        worker.aborted.connect(self._cancelled)
+        worker.finished.connect(pbar.close)
         worker.finished.connect(self._idle)
         self.worker = worker
         self.run_button.enabled = False
@@ -184,6 +217,11 @@ class ColorizeWidget(Container):
         """Stop between planes; no layer is added for a cancelled run."""
         if self.worker is not None:
             self.worker.quit()
+
+    def _cancelled(self) -> None:
+        from napari.utils.notifications import show_info
+
+        show_info("colorize cancelled: no layer was added")
 
     def _idle(self) -> None:
         self.run_button.enabled = True
@@ -196,6 +234,11 @@ class ColorizeWidget(Container):
             show_error(result.message if result is not None else "colorize failed")
             return
         layer = req["layer"]
-        self.result_layer = self.viewer.add_image(
+        out = self.viewer.add_image(
             result, rgb=True, name=f"{layer.name} (colorized: {req['backend']})",
             scale=layer.scale, translate=layer.translate)
+        # Right above its source, so hint layers (Points, Shapes...) above stay visible.
+        layers = self.viewer.layers
+        if layer in layers:
+            layers.move(layers.index(out), layers.index(layer) + 1)
+        self.result_layer = out

@@ -8,10 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-# torch 2.14 segfaults when torch._dynamo (imported by torch.optim) is first imported after
-# a napari Viewer exists in the process (seen with PyQt5 + vispy here); import it before
-# the napari tests create viewers so the training tests can run in the same session.
-import torch._dynamo  # noqa: F401
 
 import colorplug.registry as registry_mod
 

@@ -36,14 +36,16 @@ if not NATIVE and not (RUNNER.exists() and os.geteuid() == 0):
 
 def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.ndarray | None = None,
              select: list[int] | None = None, pythonpath: str = "",
-             hints: np.ndarray | None = None, hints_offset: tuple[int, int] = (0, 0)) -> dict:
+             hints: np.ndarray | None = None, hints_offset: tuple[int, int] = (0, 0),
+             python: str | None = None, repeat: int = 1,
+             env_extra: dict[str, str] | None = None) -> dict:
     """Install the plug-in with `colorplug gimp install`, run one scenario in GIMP."""
     work = tmp_path / "gimp"
     (work / "tmp").mkdir(parents=True)
     plugin = gimp_install.install(work / "gimpdir")
     write_image(work / "input.png", image)  # 16-bit colour PNGs too
     spec = {"input": str(work / "input.png"), "out": str(work), "args": args,
-            "select": select}
+            "select": select, "repeat": repeat}
     if reference is not None:
         Image.fromarray(reference).save(work / "reference.png")
         spec["reference"] = str(work / "reference.png")
@@ -52,11 +54,12 @@ def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.nda
         spec["hints"] = str(work / "hints.png")
         spec["hints_offset"] = list(hints_offset)
     (work / "spec.json").write_text(json.dumps(spec))
-    env_python = f"/usr/bin/env PYTHONPATH={pythonpath} {sys.executable}" if pythonpath \
-        else sys.executable
+    # this checkout's colorplug (not whichever one the venv has installed), plus plugins
+    paths = os.pathsep.join(p for p in (pythonpath, str(REPO)) if p)
+    env_python = f"/usr/bin/env PYTHONPATH={paths} {python or sys.executable}"
     if NATIVE:
         env = dict(os.environ, GIMP3_DIRECTORY=str(work / "gimpdir"), TMPDIR=str(work / "tmp"),
-                   COLORPLUG_PYTHON=env_python)
+                   COLORPLUG_PYTHON=env_python, **(env_extra or {}))
         code = (f"import sys; sys.argv = [{str(SCENARIO)!r}, {str(work / 'spec.json')!r}]; "
                 f"exec(open({str(SCENARIO)!r}).read())")
         cmd = [NATIVE, "-i", "--batch-interpreter", "python-fu-eval", "-b", code, "--quit"]
@@ -65,6 +68,7 @@ def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.nda
         cmd = [str(RUNNER), "batch", "--host-escape", "--plugin", str(plugin),
                "--bind", str(tmp_path), "--env", f"TMPDIR={work / 'tmp'}",
                "--env", f"COLORPLUG_PYTHON=host-run {env_python}",
+               *[a for k, v in (env_extra or {}).items() for a in ("--env", f"{k}={v}")],
                str(SCENARIO), str(work / "spec.json")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     summary_path = work / "summary.json"
@@ -73,6 +77,8 @@ def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.nda
     summary["log"] = proc.stderr
     summary["tmp_left"] = sorted(p.name for p in (work / "tmp").iterdir()
                                  if p.name.startswith("colorplug-gimp"))
+    worker_log = work / "tmp" / f"colorplug-worker-{os.getuid()}" / "worker.log"
+    summary["worker_log"] = worker_log.read_text() if worker_log.exists() else ""
     for layer in summary["layers"]:
         dtype = np.dtype("<u2") if layer["depth"] == 16 else np.uint8
         layer["pixels"] = np.fromfile(layer["path"], dtype=dtype).reshape(
@@ -116,6 +122,7 @@ def test_rgb_with_alpha_and_selection(tmp_path, gray8):
     diff = np.abs(new[..., :3].astype(int) - expected[..., :3].astype(int)).max(-1)
     assert diff[inside].max() <= 1                       # selected area colorized
     assert (new[~inside][..., :3] == rgb[~inside]).all()  # the rest unchanged
+    assert "already has colour" in s["log"]  # the user is warned colour gets replaced
 
 
 def test_reference_layer_and_high_bit_depth(tmp_path, make_plugin):
@@ -187,9 +194,8 @@ def test_error_reaches_gimp_and_image_is_unchanged(tmp_path, gray8, make_plugin)
     assert s["tmp_left"] == []
 
 
-def test_missing_python_is_reported(tmp_path, gray8, monkeypatch):
-    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
-    s = run_gimp(tmp_path, gray8, {"backend": "autoencoder"})
+def test_missing_python_is_reported(tmp_path, gray8):
+    s = run_gimp(tmp_path, gray8, {"backend": "autoencoder"}, python="/nonexistent/python3")
     assert s["status"] == "execution-error"
     assert "python" in s["error"].lower() and "colorplug gimp install" in s["error"]
 
@@ -204,3 +210,57 @@ def test_install_and_uninstall(tmp_path, capsys):
     assert cfg["python"] == [sys.executable]
     assert main(["gimp", "uninstall", "--gimp-dir", str(tmp_path)]) == 0
     assert not target.parent.exists()
+
+
+def test_later_runs_reuse_one_warm_worker(tmp_path, gray8):
+    s = run_gimp(tmp_path, gray8, {"backend": "autoencoder", "device": "cpu"}, repeat=3)
+    assert s["status"] == "success", s["error"]
+    names = [layer["name"] for layer in s["layers"]]
+    assert len(names) == 4 and all(n.startswith("Background (colorized: autoencoder)")
+                                   for n in names[:3])
+    assert s["worker_log"].count("listening") == 1  # one worker for the GIMP session
+    assert s["tmp_left"] == []
+
+
+# A reference backend whose loading leaves a mark: the plug-in must stop before it.
+MARKED_REF_PLUGIN = REF_PLUGIN.replace(
+    'register("refmean", lambda weights=None, device="auto", **o: RefMean(**o), INFO)',
+    'import os\n    def build(weights=None, device="auto", **o):\n'
+    '        open(os.environ["CP_TEST_MARK"], "a").write("loaded\\n")\n'
+    '        return RefMean(**o)\n    register("refmean", build, INFO)')
+
+
+def test_missing_reference_fails_before_a_model_loads_in_gimp_words(tmp_path, gray8,
+                                                                    make_plugin):
+    site = make_plugin("colorplug-refmean", {"refmean": "cp_test_refmean3"},
+                       {"cp_test_refmean3": MARKED_REF_PLUGIN})
+    mark = tmp_path / "loaded.txt"
+    rgb = np.repeat(gray8[..., None], 3, -1)
+    s = run_gimp(tmp_path, rgb, {"backend": "refmean"}, pythonpath=str(site),
+                 env_extra={"CP_TEST_MARK": str(mark)})
+    assert s["status"] == "execution-error"
+    assert '"Reference layer"' in s["error"] and "Image \u25b8 Mode \u25b8 RGB" in s["error"]
+    assert "reference=" not in s["error"] and "--reference" not in s["error"]
+    assert not mark.exists()  # no model was loaded
+    assert [layer["name"] for layer in s["layers"]] == ["Background"]
+
+
+def test_reference_on_a_gray_image_says_image_mode_rgb(tmp_path, gray8, make_plugin):
+    site = make_plugin("colorplug-refmean", {"refmean": "cp_test_refmean4"},
+                       {"cp_test_refmean4": REF_PLUGIN})
+    ref = np.zeros((16, 16, 3), np.uint8)
+    ref[...] = (40, 160, 60)
+    s = run_gimp(tmp_path, gray8, {"backend": "refmean"}, reference=ref, pythonpath=str(site))
+    assert s["status"] == "execution-error"
+    assert "Image \u25b8 Mode \u25b8 RGB" in s["error"]
+    assert s["base_type"] == 1 and len(s["layers"]) == 2  # nothing changed
+
+
+def test_no_cuda_is_worded_for_gimp(tmp_path, gray8):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    s = run_gimp(tmp_path, gray8, {"backend": "autoencoder", "device": "cuda"})
+    assert s["status"] == "execution-error"
+    assert "Device \u25b8 cpu" in s["error"] and "device='cpu'" not in s["error"]

@@ -43,12 +43,35 @@ def errors(monkeypatch):
 
 
 @pytest.fixture
+def notices(monkeypatch):
+    """Warnings and infos the widget shows (napari notifications), in order."""
+    shown: list[str] = []
+    import napari.utils.notifications as notes
+
+    monkeypatch.setattr(notes, "show_warning", lambda msg: shown.append(str(msg)))
+    monkeypatch.setattr(notes, "show_info", lambda msg: shown.append(str(msg)))
+    return shown
+
+
+@pytest.fixture
 def sync(monkeypatch):
     monkeypatch.setenv(SYNC_ENV, "1")
 
 
 def input_lightness(data, lo, hi):
     return color.lightness_from_gray(np.clip((data.astype(np.float64) - lo) / (hi - lo), 0, 1))
+
+
+def test_viewer_runs_on_a_supported_qt_binding(make_napari_viewer, recwarn):
+    """napari 0.9 deprecates PyQt5 ("removed in fall of 2026"): the extra and the tests use
+    Qt 6; no deprecation warning at start, and the widget's controls are Qt 6 widgets."""
+    import qtpy
+
+    viewer = make_napari_viewer()
+    widget = ColorizeWidget(viewer)
+    assert qtpy.API_NAME in ("PyQt6", "PySide6"), qtpy.API_NAME
+    assert type(widget.native).__module__.split(".")[0] in ("PyQt6", "PySide6")
+    assert not [w for w in recwarn if "PyQt5" in str(w.message)]
 
 
 def test_gray_2d_layer_becomes_rgb_layer(make_napari_viewer, sync, errors, gray_image):
@@ -115,7 +138,7 @@ def test_reference_layer_steers_backend(make_napari_viewer, sync, errors, make_p
     assert not widget.reference.native.isHidden() and widget.hints.native.isHidden()
     assert widget.working_size.native.isHidden()  # refmean has no working size option
     widget.run()
-    assert "needs a reference" in errors[-1]
+    assert "needs a colour reference: choose an RGB image layer as Reference" in errors[-1]
     viewer.add_image(np.full((10, 10), 50, np.uint8), name="gray ref")
     widget.image.value = gray
     widget.reference.value = viewer.layers["gray ref"]
@@ -130,11 +153,18 @@ def test_reference_layer_steers_backend(make_napari_viewer, sync, errors, make_p
     lab = color.rgb_to_lab(widget.result_layer.data / 255.0)
     assert lab[..., 1].mean() > 30  # red reference -> red output
     assert len(errors) == 2
+    # an RGB layer without colour: napari's words, not the API's "pass reference=..."
+    viewer.add_image(np.full((10, 10, 3), 128, np.uint8), name="gray rgb", rgb=True)
+    widget.image.value = gray
+    widget.reference.value = viewer.layers["gray rgb"]
+    widget.run()
+    assert "choose an RGB (colour) image layer as Reference" in errors[-1]
+    assert "reference=" not in errors[-1] and "--reference" not in errors[-1]
 
 
-def test_working_size_reaches_fusion(make_napari_viewer, sync, errors):
+def test_working_size_reaches_fusion_bounded_by_the_image(make_napari_viewer, sync, errors):
     viewer = make_napari_viewer()
-    viewer.add_image(np.full((40, 90), 128, np.uint8), name="g")
+    viewer.add_image(np.full((40, 300), 128, np.uint8), name="g")
     widget = ColorizeWidget(viewer)
     widget.backend.value = "fusion"
     assert not widget.working_size.native.isHidden() and widget.working_size.value == 256
@@ -143,10 +173,18 @@ def test_working_size_reaches_fusion(make_napari_viewer, sync, errors):
     assert "working_size must be a multiple of 8" in errors[-1]
     widget.working_size.value = 64
     widget.run()
-    assert widget.result_layer.data.shape == (40, 90, 3)
+    assert widget.result_layer.data.shape == (40, 300, 3)
+    # 4096 on a 300-pixel-wide image: bounded by the image (a multiple of 8), not 4096
+    widget.working_size.value = 4096
+    assert widget._request()["options"]["working_size"] == 304
+    viewer.add_image(np.full((20, 12), 128, np.uint8), name="tiny")
+    widget.image.value = viewer.layers["tiny"]
+    assert widget._request()["options"]["working_size"] == 64
+    widget.working_size.value = 32  # smaller than the bound: the user's value is kept
+    assert widget._request()["options"]["working_size"] == 32
 
 
-def test_errors_are_notifications(make_napari_viewer, sync, errors, monkeypatch):
+def test_errors_are_notifications(make_napari_viewer, sync, errors, monkeypatch, tmp_path):
     viewer = make_napari_viewer()
     widget = ColorizeWidget(viewer)
     widget.run()
@@ -158,9 +196,11 @@ def test_errors_are_notifications(make_napari_viewer, sync, errors, monkeypatch)
     if not torch.cuda.is_available():
         widget.run()
         assert "CUDA is not available" in errors[-1]
+        # napari's words (item 6): the Device control, not the API's device='cpu'
+        assert "Device ▸ cpu" in errors[-1] and "device=" not in errors[-1]
         assert len(viewer.layers) == 1
     widget.device.value = "cpu"
-    monkeypatch.setenv("COLORPLUG_WEIGHTS_DIR", "/nonexistent")
+    monkeypatch.setenv("COLORPLUG_WEIGHTS_DIR", str(tmp_path))  # an empty weights folder
     import colorplug.weights as w
 
     monkeypatch.setattr(w, "SHIPPED_DIR", w.SHIPPED_DIR.parent / "no-weights-here")
@@ -180,7 +220,8 @@ def test_third_party_backend_in_chooser(make_napari_viewer, make_plugin):
     assert widget.description.value == "test: 0.2 s per plane"
 
 
-def test_threaded_run_and_cancel_mid_stack(make_napari_viewer, qtbot, make_plugin, errors):
+def test_threaded_run_and_cancel_mid_stack(make_napari_viewer, qtbot, make_plugin, errors,
+                                           notices):
     make_plugin("colorplug-slowpaint", {"slowpaint": "cp_test_slowpaint2"},
                 {"cp_test_slowpaint2": SLOW_PLUGIN})
     viewer = make_napari_viewer()
@@ -202,6 +243,8 @@ def test_threaded_run_and_cancel_mid_stack(make_napari_viewer, qtbot, make_plugi
     widget.cancel()
     qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=10000)
     assert len(planes) < 40
+    assert widget.stages[0] == ("loading", "slowpaint")  # a loading stage before planes
+    assert any("cancelled" in n for n in notices)  # the user is told, not left guessing
     assert [l.name for l in viewer.layers] == ["short", "short (colorized: slowpaint)", "long"]
     assert errors == []
 
@@ -246,3 +289,186 @@ def test_exemplar_takes_colours_from_a_reference_layer(make_napari_viewer, sync,
         results[name] = color.rgb_to_lab(widget.result_layer.data / 255.0)
     assert results["blue"][..., 2].mean() < -10 < results["orange"][..., 2].mean()
     assert not errors
+
+
+# A user's session: the viewer (and so Mesa's libLLVM) exists before the widget is opened
+# through napari's plugin menu; then a torch-heavy backend runs, then torch.optim is
+# imported (as a pytest run's training tests do). Before the fix: segfault, exit 139.
+VIEWER_FIRST = r'''
+import sys
+import numpy as np
+import napari
+import napari.utils.notifications as notes
+
+errors = []
+notes.show_error = lambda msg: errors.append(str(msg))
+viewer = napari.Viewer(show=False)
+gray = viewer.add_image(np.tile(np.linspace(30, 220, 48).astype(np.uint8), (40, 1)), name="gray")
+ref = np.zeros((32, 32, 3), np.uint8)
+ref[...] = (40, 90, 220)
+viewer.add_image(ref, name="blue", rgb=True)
+viewer.window._qt_viewer.canvas.native.update()
+from qtpy.QtWidgets import QApplication
+QApplication.processEvents()
+_, widget = viewer.window.add_plugin_dock_widget("colorplug", "Colorize")
+widget.image.value = gray
+widget.backend.value = sys.argv[1]
+widget.device.value = "cpu"
+widget.reference.value = viewer.layers["blue"]
+widget.run()
+assert not errors, errors
+print("result", widget.result_layer.data.shape, flush=True)
+import torch.optim  # noqa: E402,F401 - imports torch._dynamo, hence triton
+print("optim ok", flush=True)
+viewer.close()
+'''
+
+
+@pytest.mark.parametrize("backend", ["cgan", "exemplar"])
+def test_torch_backends_after_viewer_exists_do_not_crash(backend, tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    import qtpy
+
+    # the binding this test session runs on (PyQt6 here), not qtpy's PyQt5-first guess
+    env = dict(os.environ, COLORPLUG_NAPARI_SYNC="1", OMP_NUM_THREADS="1", QT_API=qtpy.API,
+               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH"))
+                                          if p))
+    env.pop("COLORPLUG_DISABLE_PLUGINS", None)
+    proc = subprocess.run([sys.executable, "-c", VIEWER_FIRST, backend], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
+    assert "result (40, 48, 3)" in proc.stdout and "optim ok" in proc.stdout
+
+
+# Paints each hint's colour exactly where it is (full resolution), nothing elsewhere.
+HINT_PLUGIN = '''
+import numpy as np, colorplug
+from colorplug import color
+from colorplug.pipeline import ChromaColorizer
+INFO = colorplug.BackendInfo(name="hintmap", description="test: hint colours where hinted",
+                             supports_hints=True)
+class HintMap(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        out = []
+        for lum in lightness:
+            h, w = lum.shape
+            ab = np.zeros((h, w, 2), np.float32)
+            if isinstance(hints, list):
+                yy, xx = np.mgrid[0:h, 0:w]
+                for x, y, c, r in hints:
+                    disc = (xx - x) ** 2 + (yy - y) ** 2 <= r * r
+                    ab[disc] = color.rgb_to_lab(np.asarray(c, float))[1:]
+            else:
+                arr = np.asarray(hints)
+                on = arr[..., 3] > 0
+                ab[on] = color.rgb_to_lab(arr[..., :3] / 255.0)[on][:, 1:]
+            out.append(ab)
+        return out
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("hintmap", lambda weights=None, device="auto", **o: HintMap(**o), INFO)
+'''
+
+
+def chroma(rgb):
+    lab = color.rgb_to_lab(np.asarray(rgb) / 255.0)
+    return np.hypot(lab[..., 1], lab[..., 2])
+
+
+def test_reference_chooser_defaults_to_none_and_keeps_the_choice(make_napari_viewer, sync,
+                                                                   errors, make_plugin):
+    make_plugin("colorplug-refmean", {"refmean": "cp_test_refmean2"},
+                {"cp_test_refmean2": REF_PLUGIN})
+    viewer = make_napari_viewer()
+    gray = viewer.add_image(np.full((20, 30), 120, np.uint8), name="gray")
+    red = viewer.add_image(np.full((10, 10, 3), (200, 40, 40), np.uint8), name="red", rgb=True)
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "refmean"
+    assert widget.reference.value is None  # never picked for the user
+    viewer.add_image(np.full((10, 10, 3), (40, 40, 200), np.uint8), name="blue", rgb=True)
+    assert widget.reference.value is None  # and not at the next insertion either
+    widget.reference.value = red
+    widget.image.value = gray
+    widget.run()
+    assert not errors and widget.result_layer is not None
+    assert widget.reference.value is red  # the new (colour) result layer did not take over
+    widget.reference.value = None
+    viewer.add_image(np.full((10, 10, 3), (40, 200, 40), np.uint8), name="green", rgb=True)
+    assert widget.reference.value is None
+
+
+def test_points_hints_use_world_coordinates_per_plane(make_napari_viewer, sync, errors,
+                                                      notices, make_plugin):
+    make_plugin("colorplug-hintmap", {"hintmap": "cp_test_hintmap"},
+                {"cp_test_hintmap": HINT_PLUGIN})
+    viewer = make_napari_viewer()
+    stack = viewer.add_image(np.full((3, 40, 60), 128, np.uint8), name="stack",
+                             scale=(1, 2, 2), translate=(0, 10, 20), contrast_limits=(0, 255))
+    # world (1, 30, 60) is data (1, 10, 20) of the stack; size 4 world units = radius 1 pixel
+    points = viewer.add_points([[1, 30, 60]], name="marks", face_color="red", size=4)
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "hintmap"
+    widget.image.value = stack
+    widget.hints.value = points
+    widget.run()
+    assert not errors and not notices
+    out = widget.result_layer.data
+    assert out.shape == (3, 40, 60, 3)
+    assert color.rgb_to_lab(out[1, 10, 20] / 255.0)[1] > 30  # red, at the transformed spot
+    assert chroma(out[1, 10, 23]) < 2 and chroma(out[1, 30, 60 - 1]) < 2
+    assert chroma(out[0]).max() < 2 and chroma(out[2]).max() < 2  # other planes untouched
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("stack (colorized: hintmap)") < names.index("marks")  # points visible
+
+
+def test_shapes_and_labels_are_hints_in_the_colours_shown(make_napari_viewer, sync, errors,
+                                                          notices, make_plugin):
+    make_plugin("colorplug-hintmap", {"hintmap": "cp_test_hintmap2"},
+                {"cp_test_hintmap2": HINT_PLUGIN})
+    viewer = make_napari_viewer()
+    img = viewer.add_image(np.full((40, 60), 128, np.uint8), name="img", scale=(2, 2),
+                           contrast_limits=(0, 255))
+    shapes = viewer.add_shapes([np.array([[10, 20], [30, 60]])], shape_type="rectangle",
+                               face_color="blue", name="painted")
+    labels_data = np.zeros((40, 60), np.int32)
+    labels_data[20:30, 40:50] = 3
+    labels = viewer.add_labels(labels_data, name="labels", scale=(2, 2))
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "hintmap"
+    assert shapes in widget.hints.choices and labels in widget.hints.choices
+    widget.image.value = img
+    widget.hints.value = shapes
+    widget.run()
+    out = widget.result_layer.data
+    # the rectangle covers world rows 10..30, cols 20..60 = image rows 5..15, cols 10..30
+    assert color.rgb_to_lab(out[10, 20] / 255.0)[2] < -30  # blue
+    assert chroma(out[2, 20]) < 2 and chroma(out[10, 40]) < 2 and chroma(out[30, 50]) < 2
+    widget.image.value = img
+    widget.hints.value = labels
+    widget.run()
+    out = widget.result_layer.data
+    shown = np.asarray(labels.colormap.map(np.array([3])))[0, :3]
+    want = color.rgb_to_lab(shown)[1:]
+    got = color.rgb_to_lab(out[25, 45] / 255.0)[1:]
+    assert np.hypot(*(want - got)) < 8  # the label's colour as napari draws it
+    assert chroma(out[5, 5]) < 2  # background label 0 is no hint
+    assert not errors and not notices
+
+
+def test_white_hints_warn(make_napari_viewer, sync, errors, notices, make_plugin):
+    make_plugin("colorplug-hintmap", {"hintmap": "cp_test_hintmap3"},
+                {"cp_test_hintmap3": HINT_PLUGIN})
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full((20, 20), 128, np.uint8), name="img")
+    points = viewer.add_points([[5, 5]], name="white", face_color="white")
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "hintmap"
+    widget.hints.value = points
+    widget.run()
+    assert any("white or gray" in n and "'white'" in n for n in notices)
+    assert not errors and widget.result_layer is not None

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import color
-from ..errors import InputError
+from ..errors import GrayscaleReferenceError, InputError
 from .coerce import check_dtype, dtype_max, to_array
 
 PERCENTILES = (0.5, 99.5)
@@ -140,12 +140,13 @@ def prepare_reference(reference: Any, *, require_color: bool = True) -> np.ndarr
     check_dtype(arr, None, "reference")
     if arr.ndim == 2:
         if require_color:
-            raise InputError("the reference image is grayscale; a colour (RGB) reference is "
-                             "needed to take colours from")
+            raise GrayscaleReferenceError("the reference image is grayscale; a colour (RGB) "
+                                          "reference is needed to take colours from")
         arr = np.repeat(arr[..., None], 3, axis=-1)
     rgb = intensity_to_unit(arr[..., :3], "dtype")
     lab = color.rgb_to_lab(rgb)
     if require_color and float(np.abs(lab[..., 1:]).max()) < 1.0:
-        raise InputError("the reference image has no colour (all pixels are gray); a colour "
-                         "reference is needed to take colours from")
+        raise GrayscaleReferenceError("the reference image has no colour (all pixels are "
+                                      "gray); a colour reference is needed to take colours "
+                                      "from")
     return lab
