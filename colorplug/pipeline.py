@@ -64,6 +64,16 @@ def recombine(lightness: np.ndarray, ab_small: np.ndarray, alpha: np.ndarray | N
     return out
 
 
+class PreparedReference:
+    """A colour reference already checked and converted to Lab (see
+    `ChromaColorizer.prepare_reference`)."""
+
+    __slots__ = ("lab",)
+
+    def __init__(self, lab: np.ndarray) -> None:
+        self.lab = lab
+
+
 class ChromaColorizer(ABC):
     """Base class of colorizers that predict a*b* and keep the input's L*.
 
@@ -176,7 +186,15 @@ class ChromaColorizer(ABC):
             warnings.warn(f"backend {self.info.name!r} takes no reference image; the "
                           "reference was ignored", IgnoredInputWarning, stacklevel=4)
             return None
+        if isinstance(reference, PreparedReference):
+            return reference.lab
         return prepare_reference(reference)
+
+    def prepare_reference(self, reference: Any) -> "PreparedReference | None":
+        """Check and convert a reference once, for many `colorize` calls (a stack's planes):
+        pass the result as ``reference=``."""
+        lab = self._reference(reference)
+        return None if lab is None else PreparedReference(lab)
 
     def _hints(self, hints: Any) -> Any:
         if hints is None and self.info.needs_hints:

@@ -22,9 +22,10 @@ def plane_shape(data: Any, rgb: bool) -> tuple[tuple[int, ...], tuple[int, int]]
 
 
 def colorize_stack(data: Any, colorizer: Any, *, rgb: bool, reference: Any = None,
-                   hints: Any = None, unhinted: Any = None
+                   hints: Any = None, unhinted: Any = None, batch_size: int = 4
                    ) -> Iterator[tuple[int, int, np.ndarray | None]]:
-    """Colorize every plane of an nD layer, one at a time (dask arrays are read per plane).
+    """Colorize every plane of an nD layer, `batch_size` planes at a time through the
+    network (dask arrays are read per chunk); the reference is prepared once.
 
     ``hints`` may be per plane (an object with ``hints_for(index)``, see _hints.PlaneHints);
     a plane without hints is colorized by ``unhinted`` (e.g. gray) when given.
@@ -36,16 +37,29 @@ def colorize_stack(data: Any, colorizer: Any, *, rgb: bool, reference: Any = Non
     lead, (h, w) = plane_shape(data, rgb)
     total = int(np.prod(lead)) if lead else 1
     out = np.empty(lead + (h, w, 3), np.uint8)
-    for i, idx in enumerate(np.ndindex(*lead) if lead else [()]):
-        plane = np.asarray(data[idx])
-        use, plane_hints = colorizer, hints
-        if hasattr(hints, "hints_for"):
-            plane_hints = hints.hints_for(idx)
+    if reference is not None and hasattr(colorizer, "prepare_reference"):
+        reference = colorizer.prepare_reference(reference)  # once per run, not per plane
+    per_plane = hasattr(hints, "hints_for")
+    indices = list(np.ndindex(*lead)) if lead else [()]
+    done = 0
+    step = 1 if per_plane else batch_size
+    for start in range(0, len(indices), step):
+        chunk = indices[start:start + step]
+        if per_plane:
+            idx = chunk[0]
+            use, plane_hints = colorizer, hints.hints_for(idx)
             if plane_hints is None and unhinted is not None:
-                use = unhinted
-        result = use.colorize(plane, reference=reference, hints=plane_hints)
-        out[idx] = result[..., :3]
-        yield i + 1, total, None
+                use, ref = unhinted, None
+            else:
+                ref = reference
+            results = [use.colorize(np.asarray(data[idx]), reference=ref, hints=plane_hints)]
+        else:  # planes of one shape go through the network together
+            results = colorizer.colorize_batch([np.asarray(data[idx]) for idx in chunk],
+                                               reference=reference, hints=hints)
+        for idx, result in zip(chunk, results):
+            out[idx] = result[..., :3]
+            done += 1
+            yield done, total, None
     yield total, total, out
 
 

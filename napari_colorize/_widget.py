@@ -152,10 +152,10 @@ class ColorizeWidget(Container):
         each plane; returns the result (or a _Failure)."""
         try:
             yield ("loading", req["backend"])
-            colorizer = colorplug.get(req["backend"], **req["options"])
+            colorizer = self._colorizer(req["backend"], req["options"])
             unhinted = None
             if req["hints"] is not None:  # planes without hints stay gray, not an error
-                unhinted = colorplug.get("gray", **{k: v for k, v in req["options"].items()
+                unhinted = self._colorizer("gray", {k: v for k, v in req["options"].items()
                                                     if k == "intensity_range"})
             for done, _total, result in colorize_stack(
                     req["layer"].data, colorizer, rgb=req["rgb"], reference=req["reference"],
@@ -166,6 +166,27 @@ class ColorizeWidget(Container):
         except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
             return _Failure(napari_message(exc, req["backend"]))
         return _Failure("nothing was colorized")
+
+    def _colorizer(self, backend: str, options: dict[str, Any]) -> Any:
+        """The model for (backend, options, device), kept across runs: it is rebuilt only
+        when one of those changes. The display range (contrast limits) changes with every
+        layer; a ChromaColorizer takes it as an attribute, others are keyed by it too."""
+        from colorplug.pipeline import ChromaColorizer
+
+        cache: dict = self.__dict__.setdefault("_models", {})
+        display = options.get("intensity_range")
+        rest = tuple(sorted((k, repr(v)) for k, v in options.items() if k != "intensity_range"))
+        colorizer = cache.get((backend, rest)) or cache.get((backend, rest, repr(display)))
+        if colorizer is None:
+            if backend != "gray":  # keep one model (plus gray): models can be large
+                for old in [k for k in cache if k[0] != "gray"]:
+                    del cache[old]
+            colorizer = colorplug.get(backend, **options)
+            chroma = isinstance(getattr(colorizer, "inner", colorizer), ChromaColorizer)
+            cache[(backend, rest) if chroma else (backend, rest, repr(display))] = colorizer
+        if isinstance(getattr(colorizer, "inner", colorizer), ChromaColorizer):
+            colorizer.intensity_range = display
+        return colorizer
 
     def _on_stage(self, req: dict[str, Any], pbar: Any, stage: tuple) -> None:
         """Progress on the main thread: a "loading model" step, then one step per plane."""

@@ -453,7 +453,10 @@ def test_plugins_declare_weights_and_a_broken_hook_is_contained(reference, serve
                  "    register('not a spec')\n"})
     with pytest.warns(RuntimeWarning, match="badweights.*WeightsSpec"):
         reg = Registry()
-    assert [e.spec for e in reg.weights_entries()] == [spec]
+    # (other installed plugins, such as colorplug-zoo, may declare weights of their own)
+    ours = [e for e in reg.weights_entries() if e.distribution.startswith("colorplug-")
+            and e.distribution in ("colorplug-tinyzoo", "colorplug-badweights")]
+    assert [e.spec for e in ours] == [spec]
     assert "tz" in reg.names() and "bw" not in reg.names()  # all or nothing
     assert [f.plugin for f in reg.failures] == ["badweights"]
 
@@ -517,7 +520,8 @@ def test_weights_name_clashes_between_plugins_and_with_shipped_names(reference, 
                                                          name="fusion_photos_w025_v1"))})
     with pytest.warns(RuntimeWarning):
         reg = Registry()
-    assert reg.weights_entries() == []
+    assert [e for e in reg.weights_entries() if e.distribution.startswith("colorplug-zoo-")
+            or e.distribution == "colorplug-thief"] == []
     with pytest.raises(colorplug.WeightsError, match="'tiny-params' is declared with different "
                                                      "files by") as info:
         reg.weights_entry("tiny-params")

@@ -472,3 +472,56 @@ def test_white_hints_warn(make_napari_viewer, sync, errors, notices, make_plugin
     widget.run()
     assert any("white or gray" in n and "'white'" in n for n in notices)
     assert not errors and widget.result_layer is not None
+
+
+COUNTED_PLUGIN = '''
+import numpy as np, colorplug
+from colorplug.pipeline import ChromaColorizer
+BUILDS, REFS, BATCHES = [], [], []
+INFO = colorplug.BackendInfo(name="counted", description="test: counts builds",
+                             accepts_reference=True)
+class Counted(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        REFS.append(id(reference))
+        BATCHES.append(len(lightness))
+        return [np.full((2, 2, 2), [20.0, 0.0], np.float32) for _ in lightness]
+def build(weights=None, device="auto", **o):
+    BUILDS.append(o)
+    return Counted(**o)
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("counted", build, INFO)
+'''
+
+
+def test_model_kept_across_runs_and_reference_prepared_once(make_napari_viewer, sync, errors,
+                                                            make_plugin):
+    import sys
+
+    make_plugin("colorplug-counted", {"counted": "cp_test_counted"},
+                {"cp_test_counted": COUNTED_PLUGIN})
+    viewer = make_napari_viewer()
+    stack = viewer.add_image(np.full((6, 12, 14), 120, np.uint8), name="stack",
+                             contrast_limits=(0, 255))
+    red = np.zeros((10, 10, 3), np.uint8)
+    red[...] = (200, 40, 40)
+    viewer.add_image(red, name="red ref", rgb=True)
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "counted"
+    widget.device.value = "cpu"
+    widget.image.value = stack
+    widget.reference.value = viewer.layers["red ref"]
+    widget.run()
+    plugin = sys.modules["cp_test_counted"]
+    assert errors == [] and widget.result_layer.data.shape == (6, 12, 14, 3)
+    assert len(set(plugin.REFS)) == 1  # one prepared reference for all six planes
+    assert sum(plugin.BATCHES) == 6 and max(plugin.BATCHES) > 1  # planes batched
+    stack.contrast_limits = (0, 200)  # a new display range: the same model
+    widget.image.value = stack
+    widget.run()
+    widget.backend.value = "gray"
+    widget.run()
+    widget.backend.value = "counted"
+    widget.run()
+    assert errors == [] and len(plugin.BUILDS) == 1
