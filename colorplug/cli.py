@@ -73,8 +73,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"working size:     {info.working_size or 'any'}")
     print(f"colour space:     {info.color_space}")
     print(f"trainable:        {'yes: colorplug train ' + info.name if info.trainer else 'no'}")
+    from .cache import is_cached, listing
     from .protocol import COMMON_OPTIONS
+    from .weights import SHIPPED_DIR, read_metadata
 
+    files = [f"{spec.public_name} (shipped: {SHIPPED_DIR / spec.filename})"
+             for spec in (item.spec for item in listing() if item.shipped)
+             if read_metadata(SHIPPED_DIR / spec.filename).get("backend") == info.name]
+    declared = info.extra.get("weights")
+    if declared:
+        spec = next((item.spec for item in listing() if item.spec.public_name == declared), None)
+        state = "cached" if spec is not None and is_cached(spec) else \
+            f"not cached: colorplug weights fetch {declared}"
+        files.append(f"{declared} ({state})")
+    print("weights:          " + ("; ".join(files) if files else "none (training-free)"))
     own = info.options
     print("options:          " + ("(not declared by the plugin)" if own is None else
                                   "-" if not own else ""))

@@ -18,6 +18,10 @@ def test_list_and_info(capsys):
     assert "autoencoder" in out and "colorplug (built-in)" in out
     assert main(["info", "autoencoder"]) == 0
     assert "working size:     32" in capsys.readouterr().out
+    assert main(["info", "fusion"]) == 0
+    out = capsys.readouterr().out
+    assert "weights:          fusion_photos_w025_v1 (shipped:" in out
+    assert "working_size" in out and "batch_size" in out and "intensity_range" in out
     assert main(["info", "nope"]) == 2
     assert "unknown backend 'nope'" in capsys.readouterr().err
 

@@ -152,3 +152,65 @@ def test_cli_any_arguments_give_an_exit_code_never_a_traceback(tmp_path):
 
     run()
     assert {0, 1, 2} <= set(codes)  # the runs reached success, per-file failure and usage errors
+
+
+# ------------------------------------------------------------------- GIMP bridge requests
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=6)
+FIELDS = ["command", "backend", "device", "dir", "input", "input.file", "input.width",
+          "input.height", "input.channels", "input.depth", "reference", "hints", "output",
+          "output.file", "options", "input.offset"]
+
+
+def test_bridge_any_request_gives_a_result_or_a_named_error(tmp_path):
+    import json
+
+    from colorplug import gimp_bridge
+
+    call = tmp_path / "call"
+    call.mkdir(mode=0o700)
+    (call / "in.raw").write_bytes(np.arange(240, dtype=np.uint8).tobytes())
+    good = {"command": "colorize", "backend": "gray", "device": "cpu", "dir": str(call),
+            "input": {"file": "in.raw", "width": 12, "height": 20, "channels": 1, "depth": 8},
+            "reference": None, "hints": None, "output": {"file": "out.raw"}}
+    models = gimp_bridge.Models()
+    kinds = []
+
+    @settings(max_examples=150, **SETTINGS)
+    @given(changes=st.lists(st.tuples(st.sampled_from(FIELDS), json_values | st.just(KeyError)),
+                            max_size=3),
+           whole=st.none() | json_values)
+    def run(changes, whole):
+        req = json.loads(json.dumps(good))
+        for path, value in changes:
+            obj, *_ = [req]
+            *parents, last = path.split(".")
+            for key in parents:
+                obj = obj.get(key) if isinstance(obj, dict) else None
+            if not isinstance(obj, dict):
+                continue
+            if value is KeyError:
+                obj.pop(last, None)
+            else:
+                obj[last] = value
+        if whole is not None and not changes:
+            req = whole
+        said = []
+        gimp_bridge.handle(req, models, lambda kind, text: said.append((kind, text)))
+        final = [s for s in said if s[0] in ("result", "error")]
+        assert len(final) == 1, said
+        if final[0][0] == "error":
+            err = json.loads(final[0][1])
+            assert err["kind"] != "internal", err  # never a raw Python exception
+            kinds.append(err["kind"])
+        else:
+            kinds.append("ok")
+        (call / "out.raw").unlink(missing_ok=True)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["call"]  # nothing written outside
+
+    run()
+    assert "ok" in kinds and "bad_request" in kinds

@@ -341,3 +341,14 @@ def test_eval_runs_a_zoo_backend_like_any_other(files, tmp_path, capsys):
     table = capsys.readouterr().out
     assert "zoo" in table and "gray" in table
     assert (tmp_path / "report" / "metrics.json").exists()
+
+
+def test_napari_lists_the_zoo_backends(make_napari_viewer):
+    pytest.importorskip("napari")
+    from napari_colorize._widget import ColorizeWidget
+
+    widget = ColorizeWidget(make_napari_viewer())
+    choices = set(widget.backend.choices)
+    assert set(ZOO) <= choices
+    widget.backend.value = "siggraph17"
+    assert not widget.hints.native.isHidden()  # siggraph17 takes hints
