@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -134,6 +134,8 @@ def test_cli_any_arguments_give_an_exit_code_never_a_traceback(tmp_path):
     @settings(max_examples=150, **SETTINGS)
     @given(srcs=inputs, out=outputs, extra=extras, backend=st.sampled_from(["gray", "nope",
                                                                            "gray?x=1"]))
+    @example(srcs=["in/a.png", "in/missing.png"], out="o1", extra=[], backend="gray")  # exit 1
+    @example(srcs=["in"], out="o2", extra=["--output-format", "tif"], backend="gray")  # exit 0
     def run(srcs, out, extra, backend):
         argv = ["colorize", *srcs, "-o", out, "-b", backend, *extra]
         cwd = os.getcwd()
