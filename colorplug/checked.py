@@ -83,6 +83,24 @@ class CheckedColorizer:
             raise self._error(f"returned {got} results for {len(images)} images")
         return [self._check(o, im, f"image {i}") for i, (o, im) in enumerate(zip(outs, images))]
 
+    def colorize_batch_deferred(self, images: Sequence[Any], *, reference: Any = None,
+                                hints: Any = None) -> list[Callable[[], np.ndarray]]:
+        """The network now, one checked full-resolution result per image later (see
+        `ChromaColorizer.colorize_batch_deferred`); other backends: their results at once."""
+        images = list(images)
+        deferred = getattr(self._inner, "colorize_batch_deferred", None)
+        if deferred is None:
+            outs = self.colorize_batch(images, reference=reference, hints=hints)
+            return [lambda out=out: out for out in outs]
+        finishers = self._call(deferred, images, reference=reference, hints=hints)
+        if not isinstance(finishers, (list, tuple)) or len(finishers) != len(images):
+            raise self._error(f"returned {len(finishers)} results for {len(images)} images")
+
+        def checked(finish: Callable[[], Any], image: Any, what: str) -> Callable[[], np.ndarray]:
+            return lambda: self._check(self._call(finish), image, what)
+
+        return [checked(f, im, f"image {i}") for i, (f, im) in enumerate(zip(finishers, images))]
+
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)

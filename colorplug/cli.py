@@ -235,8 +235,8 @@ def cmd_colorize(args: argparse.Namespace) -> int:
                disable=args.quiet or len(todo) < 2)
     report = run_plan(
         todo, load=lambda item: _load_input(item, args),
-        colorize_batch=lambda images: colorizer.colorize_batch(images, reference=reference,
-                                                               hints=hints),
+        colorize_batch=lambda images: colorizer.colorize_batch_deferred(
+            images, reference=reference, hints=hints),
         colorize_other=lambda item, planes: _colorize_planes(colorizer, item, planes, args,
                                                              reference, hints),
         encode=lambda item, rgb: encode_image(rgb, item.target.suffix),

@@ -9,9 +9,10 @@ rows so memory stays bounded for very large images.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -110,11 +111,33 @@ class ChromaColorizer(ABC):
     def colorize_batch(self, images: Sequence[Any], *, reference: Any = None,
                        hints: Any = None) -> list[np.ndarray]:
         """Colorize many images with one reference; equal to one-by-one results."""
+        return [finish() for finish in self.colorize_batch_deferred(images, reference=reference,
+                                                                    hints=hints)]
+
+    def colorize_batch_deferred(self, images: Sequence[Any], *, reference: Any = None,
+                                hints: Any = None) -> list[Callable[[], np.ndarray]]:
+        """Run the network now; return one function per image that recombines its
+        full-resolution result when called. Hosts call those from I/O threads, so the
+        recombination of one batch overlaps the network of the next."""
         images = list(images)
         if not images:
             raise InputError("no images given (empty list)")
+        with self._memory_errors(images):
+            pending = self._predict_batch(images, reference, hints)
+
+        def finisher(prepared: Prepared, ab: np.ndarray, image: Any) -> Callable[[], np.ndarray]:
+            def finish() -> np.ndarray:
+                with self._memory_errors([image]):
+                    return recombine(prepared.lightness, ab, prepared.alpha, self.output_dtype)
+            return finish
+
+        return [finisher(p, ab, im) for (p, ab), im in zip(pending, images)]
+
+    @contextlib.contextmanager
+    def _memory_errors(self, images: list[Any]):
+        """MemoryError (numpy) and torch's allocator failures -> ResourceError."""
         try:
-            return self._colorize_batch(images, reference, hints)
+            yield
         except MemoryError:
             raise ResourceError(self._memory_message(images)) from None
         except RuntimeError as exc:  # torch's allocator
@@ -136,8 +159,8 @@ class ChromaColorizer(ABC):
                 "the model; close other programs, use a smaller image, or colorize it in tiles "
                 "or planes (colorplug.dask)")
 
-    def _colorize_batch(self, images: list[Any], reference: Any, hints: Any
-                        ) -> list[np.ndarray]:
+    def _predict_batch(self, images: list[Any], reference: Any, hints: Any
+                       ) -> list[tuple[Prepared, np.ndarray]]:
         ref = self._reference(reference)
         hints = self._hints(hints)
         prepared: list[Prepared] = [
@@ -148,8 +171,7 @@ class ChromaColorizer(ABC):
         chroma = self.predict_chroma([p.lightness for p in prepared], reference=ref,
                                      hints=hints)
         chroma = self._checked_chroma(chroma, len(prepared))
-        return [recombine(p.lightness, ab, p.alpha, self.output_dtype)
-                for p, ab in zip(prepared, chroma)]
+        return list(zip(prepared, chroma))
 
     def _checked_chroma(self, chroma: Any, count: int) -> list[np.ndarray]:
         """predict_chroma's result must be `count` finite (h, w, 2) maps; a NaN or inf is a

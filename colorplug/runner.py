@@ -42,7 +42,9 @@ def run_plan(items: Sequence[Planned], *, load: Callable[[Planned], Any],
              batch_size: int = 8, progress: Callable[[], None] = lambda: None) -> RunReport:
     """Colorize `items`. `load(item)` returns an image array or, for files handled whole
     (stacks), any other object that `colorize_other(item, obj)` turns into bytes;
-    `encode(item, rgb)` makes the bytes written by `write(item, data)`."""
+    `colorize_batch(images)` returns results or functions making them (deferred
+    recombination, run in the I/O threads); `encode(item, rgb)` makes the bytes written by
+    `write(item, data)`."""
     import numpy as np
 
     report = RunReport()
@@ -63,7 +65,7 @@ def run_plan(items: Sequence[Planned], *, load: Callable[[Planned], Any],
 
     def encode_write(item: Planned, rgb: Any) -> tuple[Planned, BaseException | None]:
         try:
-            data = encode(item, rgb)
+            data = encode(item, rgb() if callable(rgb) else rgb)
         except Exception as exc:  # noqa: BLE001
             return item, exc
         return safe_write(item, data)
@@ -121,6 +123,8 @@ def run_plan(items: Sequence[Planned], *, load: Callable[[Planned], Any],
                         try:
                             out = colorize_recorded(lambda: colorize_batch([image])[0],
                                                     [item.source])
+                            if callable(out):
+                                out = out()
                             results.append((item, out, None))
                         except Exception as exc:  # noqa: BLE001
                             results.append((item, None, exc))
