@@ -81,3 +81,41 @@ def test_global_batch_must_split_evenly(photo_dir, tmp_path):
     msg = "--batch-size 3 is the global batch and must divide evenly among the 2 processes"
     assert run.stderr.count(msg) == 1  # rank 0 alone reports it
     assert not (tmp_path / "ae.safetensors").exists()
+
+
+SPY = '''
+import argparse, os, sys, torch
+from colorplug.backends.cgan import train as cgan
+from colorplug.train import TrainConfig, fit
+
+p = argparse.ArgumentParser(); cgan.add_arguments(p)
+task = cgan.make_task(p.parse_args(["--crop", "32", "--ngf", "8", "--ndf", "8"]))
+seen = {}
+wrap_players = task.ddp_wrap
+def ddp_wrap(model, wrap):  # keep this rank's GAN to compare after training
+    seen["model"] = model
+    return wrap_players(model, wrap)
+def report(val_logs):       # called on every rank after each epoch
+    torch.save(dict(seen["model"].named_parameters()),
+               os.path.join(sys.argv[1], f"rank{os.environ['RANK']}.pt"))
+task.ddp_wrap, task.report = ddp_wrap, report
+fit(task, TrainConfig(data=[sys.argv[2]], out=os.path.join(sys.argv[1], "g.safetensors"),
+                      epochs=1, steps_per_epoch=3, batch_size=4, device="cpu"), progress=False)
+'''
+
+
+def test_cgan_players_stay_identical_across_ranks(photo_dir, tmp_path):
+    """The discriminator is stepped inside the task: both players must still see averaged
+    gradients, so every rank ends with the same generator and discriminator."""
+    script = tmp_path / "spy.py"
+    script.write_text(SPY)
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node=2", str(script), str(tmp_path), str(photo_dir)],
+                         cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1",
+                                        "PYTHONPATH": str(REPO)},
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert any(k.startswith("d.") for k in a) and any(k.startswith("g.") for k in a)
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    assert (tmp_path / "g.safetensors").exists()
