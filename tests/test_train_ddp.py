@@ -119,3 +119,26 @@ def test_cgan_players_stay_identical_across_ranks(photo_dir, tmp_path):
     assert any(k.startswith("d.") for k in a) and any(k.startswith("g.") for k in a)
     assert [k for k in a if not torch.equal(a[k], b[k])] == []
     assert (tmp_path / "g.safetensors").exists()
+
+
+def test_a_task_that_cannot_synchronise_is_refused(photo_dir, tmp_path):
+    """A (third-party) task that steps a network of its own sets `distributed_ok = False`:
+    torchrun refuses it by name instead of training each rank apart."""
+    script = tmp_path / "refuse.py"
+    script.write_text(
+        "import sys\n"
+        "from colorplug.backends.autoencoder.train import AutoencoderTask\n"
+        "from colorplug.train import TrainConfig, fit\n"
+        "task = AutoencoderTask()\n"
+        "task.distributed_ok = False\n"
+        "fit(task, TrainConfig(data=[sys.argv[1]], out=sys.argv[2], epochs=1,\n"
+        "                      steps_per_epoch=1, batch_size=2, device='cpu'), progress=False)\n")
+    out = tmp_path / "ae.safetensors"
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node=2", str(script), str(photo_dir), str(out)],
+                         cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1",
+                                        "PYTHONPATH": str(REPO)},
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert "backend 'autoencoder' cannot train under torchrun yet" in run.stderr
+    assert not out.exists()
