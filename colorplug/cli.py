@@ -6,7 +6,7 @@ import importlib
 import sys
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -306,21 +306,43 @@ def cmd_train(argv: Sequence[str]) -> int:
     p.add_argument("--quiet", action="store_true")
     trainer.add_arguments(p)
     args = p.parse_args(argv)
+    from .train.distributed import CollectiveError, session
+
+    # under torchrun every process runs this; rank 0 judges the output files for all of them
+    # (other nodes need not see its disk) and alone prints what happens
+    try:
+        with session(args.device) as env:
+            problem = env.broadcast(_train_output_problem(args) if env.is_main else None)
+            if problem:
+                raise CollectiveError(problem)
+            return _run_training(trainer, args, env)
+    except CollectiveError as exc:
+        from .train.distributed import env_world
+
+        if env_world()[1] == 0:
+            _err(str(exc))
+        return 2
+
+
+def _train_output_problem(args: argparse.Namespace) -> str | None:
+    """Why `colorplug train` must not start with these --out/--resume/--overwrite, if so."""
     ckpt = args.out.with_suffix(".ckpt")
     if args.resume and args.overwrite:
-        _err("--resume and --overwrite exclude each other")
-        return 2
+        return "--resume and --overwrite exclude each other"
     if args.resume and not ckpt.is_file():
-        _err(f"--resume: no checkpoint {ckpt} to continue from (it is written beside --out "
-             "after each epoch); run without --resume to start")
-        return 2
+        return (f"--resume: no checkpoint {ckpt} to continue from (it is written beside --out "
+                "after each epoch); run without --resume to start")
     existing = [p for p in (args.out, ckpt) if p.exists()]
     if existing and not (args.resume or args.overwrite):
-        _err(f"{' and '.join(map(str, existing))} exist; pass --resume to continue that run "
-             "or --overwrite to start over and replace them")
-        return 2
+        return (f"{' and '.join(map(str, existing))} exist; pass --resume to continue that run "
+                "or --overwrite to start over and replace them")
+    return None
+
+
+def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
     from .train import TrainConfig, fit
 
+    ckpt = args.out.with_suffix(".ckpt")
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       val_fraction=args.val_fraction, device=args.device, amp=not args.no_amp,
@@ -335,8 +357,9 @@ def cmd_train(argv: Sequence[str]) -> int:
                 "to continue") if ckpt.is_file() else ""
         _err("interrupted" + hint)
         return 130
-    print(f"weights written to {summary['out']} (best validation loss "
-          f"{summary['best_val_loss']:.5f} after {summary['epochs']} epochs)")
+    if env.is_main:
+        print(f"weights written to {summary['out']} (best validation loss "
+              f"{summary['best_val_loss']:.5f} after {summary['epochs']} epochs)")
     return 0
 
 

@@ -138,32 +138,76 @@ def save_grid(path: Path, columns: list[torch.Tensor], rows: int = 8) -> None:
 
 
 def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Train `task` as `cfg` says; returns a summary (also stored in the weights metadata)."""
+    """Train `task` as `cfg` says; returns a summary (also stored in the weights metadata).
+
+    Under ``torchrun`` (WORLD_SIZE > 1) every process runs this with its own share of each
+    batch (see `colorplug.train.distributed`); rank 0 alone logs, validates and writes.
+    """
+    from .distributed import session
+
+    with session(cfg.device) as env:
+        return _fit(task, cfg, env, progress)
+
+
+def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
+    from .distributed import CollectiveError, sync_batchnorm, wrap_ddp
+
+    world, rank = env.world_size, env.rank
+    if cfg.batch_size % world:
+        raise CollectiveError(f"--batch-size {cfg.batch_size} is the global batch and must "
+                              f"divide evenly among the {world} processes")
+    if env.distributed and not getattr(task, "distributed_ok", True):
+        raise CollectiveError(f"backend {task.name!r} cannot train under torchrun yet (its task "
+                              "steps a second network the loop cannot synchronise); train it "
+                              "in a single process")
+    seed_everything(cfg.seed + rank)  # each rank augments differently; DDP syncs the weights
+    device = env.device if env.distributed else resolve_device(cfg.device)
     use_amp = cfg.amp and device.type == "cuda"
     paths = collect(cfg.data)
     train_paths, val_paths = split_paths(paths, cfg.val_fraction)
     train_ds, val_ds = task.datasets(train_paths, val_paths, cfg)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                          num_workers=cfg.workers, generator=gen, pin_memory=device.type == "cuda",
+    gen = torch.Generator().manual_seed(cfg.seed + rank)
+    sampler = None
+    if env.distributed:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
+                                     seed=cfg.seed, drop_last=True)
+    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size // world, shuffle=sampler is None,
+                          sampler=sampler, drop_last=True, num_workers=cfg.workers,
+                          generator=gen, pin_memory=device.type == "cuda",
                           persistent_workers=cfg.workers > 0)
-    val_dl = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False) if val_ds else None
+    val_dl = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False) \
+        if val_ds and env.is_main else None
 
     model = task.build_model().to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    model, bn_note = sync_batchnorm(model, env)
     optimizer, scheduler = task.optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     out = Path(cfg.out)
     ckpt_path = out.with_suffix(".ckpt")
     sample_dir = out.with_name(out.stem + "_samples")
     state = {"epoch": 0, "step": 0, "best": math.inf, "history": [], "elapsed": 0.0}
+    say = print if env.is_main else (lambda *a, **k: None)
+    if bn_note:
+        say(bn_note)
     if cfg.resume:
-        ckpt = read_checkpoint(ckpt_path, device)
+        if env.distributed:  # rank 0 reads; the others need not see its disk
+            ckpt = env.broadcast(read_checkpoint(ckpt_path, torch.device("cpu"))
+                                 if env.is_main else None)
+        else:
+            ckpt = read_checkpoint(ckpt_path, device)
+        saved_world = int(ckpt.get("world_size", 1))
+        if saved_world != world:
+            raise CollectiveError(
+                f"--resume: {ckpt_path} was written by {saved_world} process(es) and this run "
+                f"has {world}; resume with the same number (torchrun --nproc_per_node x "
+                f"--nnodes = {saved_world}{', or no torchrun' if saved_world == 1 else ''}) "
+                "so every process's data order and random streams continue")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler"):
@@ -176,11 +220,15 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
                 not getattr(scheduler, "per_step", False):
             for _ in range(state["epoch"]):  # a schedule added on resume starts in step
                 scheduler.step()
-        set_rng_state(ckpt["rng"], gen)
-        print(f"resumed from {ckpt_path} at epoch {state['epoch']}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(out.with_suffix(".val.txt"),
-                       "".join(f"{p.name}\n" for p in val_paths).encode(), overwrite=True)
+        set_rng_state(ckpt["rng_ranks"][rank] if env.distributed else ckpt["rng"], gen)
+        say(f"resumed from {ckpt_path} at epoch {state['epoch']}")
+    wrap = wrap_ddp(env)
+    train_model = (task.ddp_wrap(model, wrap) if hasattr(task, "ddp_wrap") else wrap(model)) \
+        if env.distributed else model
+    if env.is_main:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(out.with_suffix(".val.txt"),
+                           "".join(f"{p.name}\n" for p in val_paths).encode(), overwrite=True)
     start = time.time() - state["elapsed"]
     steps = cfg.steps_per_epoch
 
@@ -188,21 +236,29 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
         model.train()
         total = steps if steps else len(train_dl)
         bar = tqdm(total=total, desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False)
+                   disable=not (progress and env.is_main), leave=False)
         running, n = 0.0, 0
+        passes = 0
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         it = iter(train_dl)
         for _ in range(total):
             try:
                 batch = next(it)
             except StopIteration:
+                passes += 1
+                if sampler is not None:  # a fresh order for each extra pass of an epoch
+                    sampler.set_epoch(epoch + 1_000_003 * passes)
                 it = iter(train_dl)
                 batch = next(it)
             batch = _to(batch, device)
             with torch.autocast(device.type, enabled=use_amp):
-                loss, logs = task.loss(model, batch)
+                loss, logs = task.loss(train_model, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()} at step "
-                                         f"{state['step']}; lower --lr")
+                                         f"{state['step']}"
+                                         f"{f' on rank {rank}' if env.distributed else ''}; "
+                                         "lower --lr")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -215,6 +271,7 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
             bar.set_postfix(loss=f"{running / n:.4f}")
             bar.update()
         bar.close()
+        running, n = env.all_sum([running, float(n)])  # the loss over the global batch
 
         val_logs: dict[str, float] = {}
         if val_dl is not None:
@@ -232,13 +289,16 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
                         save_grid(sample_dir / f"epoch_{epoch + 1:03d}.png",
                                   task.samples(model, batch))
             val_logs = {f"val_{k}": v / count for k, v in sums.items()}
+        rngs = env.gather(rng_state(gen)) if env.distributed else None
+        # every rank takes rank 0's validation and clock, so schedules and stops agree
+        val_logs, elapsed = env.broadcast((val_logs, time.time() - start))
         val_loss = val_logs.get("val_loss", running / max(n, 1))
         if scheduler is not None and not getattr(scheduler, "per_step", False):
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(val_loss)
             else:
                 scheduler.step()
-        state["elapsed"] = time.time() - start
+        state["elapsed"] = elapsed
         record = {"epoch": epoch + 1, "train_loss": running / max(n, 1), **val_logs,
                   "lr": optimizer.param_groups[0]["lr"], "elapsed_s": round(state["elapsed"], 1)}
         warning = task.report(val_logs) if hasattr(task, "report") else None
@@ -246,29 +306,37 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str
             record["warning"] = warning
         state["history"].append(record)
         state["epoch"] = epoch + 1
-        print(json.dumps(record), flush=True)
-        if val_loss < state["best"]:
+        say(json.dumps(record), flush=True)
+        improved = val_loss < state["best"]
+        if improved:
             state["best"] = val_loss
-            _save_weights(task, model, cfg, state, device, len(train_paths), len(val_paths))
-        ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scaler": scaler.state_dict(), "state": state,
-                "task": task.state_dict() if hasattr(task, "state_dict") else None,
-                "rng": rng_state(gen)}
-        tmp = ckpt_path.with_suffix(".ckpt.part")
-        torch.save(ckpt, tmp)
-        os.replace(tmp, ckpt_path)
+        if env.is_main:
+            if improved:
+                _save_weights(task, model, cfg, state, device, len(train_paths),
+                              len(val_paths), world)
+            ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "scaler": scaler.state_dict(), "state": state,
+                    "task": task.state_dict() if hasattr(task, "state_dict") else None,
+                    "rng": rng_state(gen), "world_size": world}
+            if rngs is not None:
+                ckpt["rng_ranks"] = rngs
+            tmp = ckpt_path.with_suffix(".ckpt.part")
+            torch.save(ckpt, tmp)
+            os.replace(tmp, ckpt_path)
+        env.barrier()  # the others wait for rank 0's files
         if cfg.time_limit_min and state["elapsed"] > cfg.time_limit_min * 60:
-            print(f"time limit of {cfg.time_limit_min} min reached after epoch {epoch + 1}")
+            say(f"time limit of {cfg.time_limit_min} min reached after epoch {epoch + 1}")
             break
-    if not out.exists():  # no validation improvement recorded (e.g. zero epochs run)
-        _save_weights(task, model, cfg, state, device, len(train_paths), len(val_paths))
+    if env.is_main and not out.exists():  # no validation improvement recorded (e.g. zero epochs)
+        _save_weights(task, model, cfg, state, device, len(train_paths), len(val_paths), world)
+    env.barrier()
     return {"out": str(out), "best_val_loss": state["best"], "epochs": state["epoch"],
             "history": state["history"]}
 
 
 def _save_weights(task: TrainTask, model: torch.nn.Module, cfg: TrainConfig, state: dict,
-                  device: torch.device, n_train: int, n_val: int) -> None:
+                  device: torch.device, n_train: int, n_val: int, world_size: int = 1) -> None:
     meta = {
         "backend": task.name,
         "config": task.config_dict(),
@@ -277,7 +345,7 @@ def _save_weights(task: TrainTask, model: torch.nn.Module, cfg: TrainConfig, sta
             "n_val_images": n_val, "val_fraction": cfg.val_fraction,
             "epochs_done": state["epoch"],
             "steps": state["step"], "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "seed": cfg.seed, "device": str(device),
+            "seed": cfg.seed, "device": str(device), "processes": world_size,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "seconds": round(state["elapsed"], 1), "torch": torch.__version__,
             "extra": {k: v for k, v in cfg.extra.items()},

@@ -147,6 +147,12 @@ class CGANTask:
         g_opt = torch.optim.Adam(model.g.parameters(), lr=cfg.lr, betas=betas)
         return g_opt, LinearDecay([g_opt, self.d_opt], cfg.lr, cfg.epochs, self.args.decay_epochs)
 
+    def ddp_wrap(self, model: GAN, wrap) -> GAN:
+        """Under torchrun: each player in its own DDP, so the discriminator's step (taken in
+        `loss`) and the generator's (taken by the loop) both see gradients averaged over
+        ranks. The returned module shares the parameters of `model`."""
+        return GAN(wrap(model.g), wrap(model.d))
+
     # the discriminator's optimizer travels in the loop's checkpoint
     def state_dict(self) -> dict[str, Any]:
         return {"d_opt": self.d_opt.state_dict() if self.d_opt else None,
@@ -202,8 +208,10 @@ class CGANTask:
         self.d_scaler.scale(d_loss).backward()
         self.d_scaler.step(self.d_opt)
         self.d_scaler.update()
-        # generator: fool the updated discriminator, stay close in L1
-        g_fake = model.d(lightness, fake)
+        # generator: fool the updated discriminator, stay close in L1 (the discriminator's
+        # gradients from this pass are discarded, so under DDP it runs unwrapped: no all-reduce)
+        d = model.d.module if isinstance(model.d, nn.parallel.DistributedDataParallel) else model.d
+        g_fake = d(lightness, fake)
         adv = self._gan_loss(g_fake, torch.ones_like(g_fake, dtype=torch.float32))
         logs.update(d_loss=d_loss.item(), adv=adv.item(),
                     d_real=torch.sigmoid(d_real.float()).mean().item(),
