@@ -37,6 +37,14 @@ class ExistingPolicy(enum.Enum):
         return cls.OVERWRITE if overwrite else cls.SKIP if skip_existing else cls.REPORT
 
 
+#: Folders that are one input or output, like a file (a zarr array or OME-Zarr image).
+ONE_ITEM_FOLDERS = (".zarr",)
+
+
+def _is_one_item(path: Path) -> bool:
+    return path.suffix.lower() in ONE_ITEM_FOLDERS
+
+
 @dataclass(frozen=True)
 class Planned:
     """One input and the output it will be written to."""
@@ -55,14 +63,15 @@ def plan_outputs(inputs: Sequence[Path], output: Path, *, find: Callable[[Path],
     Raises `PlanError`."""
     name_for = name_for or (lambda src, suffix: src.stem + suffix)
     suffixes = {s.lower() for s in suffixes}
-    is_file_output = output.suffix.lower() in suffixes and not output.is_dir()
+    is_file_output = output.suffix.lower() in suffixes and (
+        not output.is_dir() or _is_one_item(output))
     if output.suffix and not is_file_output and not output.is_dir():
         raise PlanError(f"{flag} {output}: {output.suffix!r} is not a format colorplug "
                         f"writes ({', '.join(sorted(suffixes))}); for a folder give a name "
                         "without a suffix")
     if is_file_output:
-        if len(inputs) != 1 or inputs[0].is_dir():
-            count = "a folder" if inputs and inputs[0].is_dir() else f"{len(inputs)} inputs"
+        if len(inputs) != 1 or (inputs[0].is_dir() and not _is_one_item(inputs[0])):
+            count = f"{len(inputs)} inputs" if len(inputs) != 1 else "a folder"
             raise PlanError(f"{flag} {output} names one file but {count} were given; give "
                             "a folder name (without a suffix) for several outputs")
         return [Planned(inputs[0], output)]
