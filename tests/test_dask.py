@@ -180,7 +180,7 @@ def test_worker_killed_mid_run_every_output_exactly_once(tmp_path, capsys):
     assert _cli(src, "-o", single, "-q") == 0
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         client.run(lambda: os.environ.update(OMP_NUM_THREADS="1"))
         pids = list(client.run(os.getpid).values())
