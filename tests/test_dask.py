@@ -196,11 +196,29 @@ def test_worker_killed_mid_run_every_output_exactly_once(tmp_path, capsys):
         run.join(90)
         assert not run.is_alive()
         assert 0 < written_at_kill < len(names), "the kill must land mid-run"
+        summary = capsys.readouterr().out
         new_pids = list(client.run(os.getpid).values())
         assert pids[0] not in new_pids and len(new_pids) == 2  # restarted by the nanny
+        # an OME-Zarr image (TCZYX, one T and C) on the same cluster, to NAME.zarr
+        import zarr
+
+        volume = _gray(rng, (1, 1, 3, 20, 26))
+        ome = zarr.open_group(str(tmp_path / "cells.ome.zarr"), mode="w")
+        ome.attrs["multiscales"] = [{"version": "0.4", "datasets": [{"path": "0"}],
+                                     "axes": ["t", "c", "z", "y", "x"]}]
+        ome.create_array("0", shape=volume.shape, chunks=(1, 1, 1, 10, 13),
+                         dtype="uint8")[:] = volume
+        stacks = tmp_path / "stacks"
+        assert _cli(tmp_path / "cells.ome.zarr", "-o", stacks, "--scheduler",
+                    cluster.scheduler_address, "-q") == 0
+        rgb = zarr.open_array(str(stacks / "cells.zarr"), mode="r")[:]
+        assert np.abs(rgb.astype(int) - _reference_planes(volume[0, 0])).max() <= 1
+        assert _cli(tmp_path / "cells.ome.zarr", "-o", stacks / "cells.zarr", "--scheduler",
+                    cluster.scheduler_address, "--skip-existing") == 0
+        assert "0 colorized, 1 skipped" in capsys.readouterr().out
 
     assert result["rc"] == 0
-    assert "60 colorized, 0 failed" in capsys.readouterr().out
+    assert "60 colorized, 0 failed" in summary
     outputs = sorted(p.name for p in dst.iterdir() if not p.name.startswith("."))
     assert outputs == sorted(f"{n}.png" for n in names)  # every output, exactly once
     for name in names:
