@@ -4,7 +4,8 @@ training outputs follow it).
 1. Every output name is planned before the first write: two inputs that would land on one
    output name are found up front (`PlanError`), never one silently replacing the other.
 2. A file output must have a format's suffix; a suffix that is not one is an error, never a
-   folder. A folder output is a name without a suffix or an existing folder.
+   folder. A folder output is a name without a suffix or an existing folder; a ``.zarr``
+   folder (a stack written by ``--scheduler``) is one output, like a file.
 3. An existing output is left alone and reported (the run fails) unless the user chose
    ``skip`` (counted as skipped) or ``overwrite``.
 """
@@ -71,7 +72,7 @@ def plan_outputs(inputs: Sequence[Path], output: Path, *, find: Callable[[Path],
                         "without a suffix")
     if is_file_output:
         if len(inputs) != 1 or (inputs[0].is_dir() and not _is_one_item(inputs[0])):
-            count = f"{len(inputs)} inputs" if len(inputs) != 1 else "a folder"
+            count = "a folder" if inputs and inputs[0].is_dir() else f"{len(inputs)} inputs"
             raise PlanError(f"{flag} {output} names one file but {count} were given; give "
                             "a folder name (without a suffix) for several outputs")
         return [Planned(inputs[0], output)]
