@@ -95,8 +95,8 @@ def test_colorize_array_refuses_bad_input_up_front():
 def archive(tmp_path):
     """A folder of tiny PNGs, a uint16 TIFF stack and a chunked zarr volume."""
     import tifffile
-    import zarr
 
+    zarr = pytest.importorskip("zarr", reason="zarr (the dask extra) is not installed")
     rng = np.random.default_rng(7)
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
@@ -117,7 +117,7 @@ def _cli(*args: str) -> int:
 
 
 def test_scheduler_threads_folder_and_stacks_match_plain_run(archive, tmp_path, capsys):
-    import zarr
+    zarr = pytest.importorskip("zarr")
 
     plain, dask_out = tmp_path / "plain", tmp_path / "dask"
     assert _cli(archive["folder"], "-o", plain, "-q") == 0
