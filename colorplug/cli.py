@@ -198,10 +198,15 @@ def cmd_colorize(args: argparse.Namespace) -> int:
         _err("no input found: " + ", ".join(map(str, missing)))
         return 2
     out_suffixes = IMAGE_SUFFIXES | ({".dcm"} if args.dicom_out else set())
-    plan = plan_outputs(present, Path(args.output),
-                        find=lambda d: find_images(d, IMAGE_SUFFIXES | medical.DICOM_SUFFIXES),
-                        suffixes=out_suffixes, folder_suffix="." + args.output_format,
-                        name_for=lambda src, suffix: _output_name(src, suffix, args))
+    find = lambda d: find_images(d, IMAGE_SUFFIXES | medical.DICOM_SUFFIXES)  # noqa: E731
+    name_for = lambda src, suffix: _output_name(src, suffix, args)  # noqa: E731
+    if args.scheduler:  # zarr / TIFF stacks become NAME.zarr (colorplug/dask_cli.py)
+        from .dask_cli import check_scheduler, stack_planning
+
+        check_scheduler(args.scheduler)
+        find, name_for, out_suffixes = stack_planning(find, name_for, out_suffixes)
+    plan = plan_outputs(present, Path(args.output), find=find, suffixes=out_suffixes,
+                        folder_suffix="." + args.output_format, name_for=name_for)
     _check_output_dtype(args.output_dtype, {item.target.suffix.lower() for item in plan
                                             if item.target.suffix.lower() != ".dcm"})
     name, options = _backend_and_options(args.backend)
@@ -232,8 +237,13 @@ def cmd_colorize(args: argparse.Namespace) -> int:
             todo.append(item)
     overwrite = policy is ExistingPolicy.OVERWRITE
     bar = tqdm(total=len(todo), desc=f"colorize ({colorizer.info.name})", unit="img",
-               disable=args.quiet or len(todo) < 2)
-    report = run_plan(
+               disable=args.quiet or len(todo) < 2 or bool(args.scheduler))
+    run = run_plan
+    if args.scheduler:  # the same plan as dask tasks (colorplug/dask_cli.py)
+        from .dask_cli import scheduled_runner
+
+        run = scheduled_runner(args, colorizer=colorizer, overwrite=overwrite)
+    report = run(
         todo, load=lambda item: _load_input(item, args),
         colorize_batch=lambda images: colorizer.colorize_batch_deferred(
             images, reference=reference, hints=hints),
@@ -468,6 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "the source's patient/study tags (needs the medical extra)")
     s.add_argument("--allow-huge-images", action="store_true",
                    help="read images over Pillow's decompression-bomb limit (~179 MP)")
+    s.add_argument("--scheduler", default=None,
+                   help="run on dask: threads, processes or a scheduler address "
+                   "(tcp://HOST:PORT); a task per file, zarr / TIFF stacks to NAME.zarr "
+                   "(needs the dask extra; see docs/scale-out.md)")
     s.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     sub.add_parser("train", help="train a backend: colorplug train BACKEND --data DIR --out FILE",
                    add_help=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -39,9 +40,12 @@ def clean_stale_parts(folders: Iterable[str | os.PathLike]) -> list[Path]:
             continue
         for entry in folder.iterdir():
             m = _PART_RE.match(entry.name)
-            if m and entry.is_file() and not _pid_alive(int(m.group(1))):
+            if m and (entry.is_file() or entry.is_dir()) and not _pid_alive(int(m.group(1))):
                 try:
-                    entry.unlink()
+                    if entry.is_dir() and not entry.is_symlink():  # a partial zarr stack
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
                     removed.append(entry)
                 except OSError:
                     pass

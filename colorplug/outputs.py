@@ -4,7 +4,8 @@ training outputs follow it).
 1. Every output name is planned before the first write: two inputs that would land on one
    output name are found up front (`PlanError`), never one silently replacing the other.
 2. A file output must have a format's suffix; a suffix that is not one is an error, never a
-   folder. A folder output is a name without a suffix or an existing folder.
+   folder. A folder output is a name without a suffix or an existing folder; a ``.zarr``
+   folder (a stack written by ``--scheduler``) is one output, like a file.
 3. An existing output is left alone and reported (the run fails) unless the user chose
    ``skip`` (counted as skipped) or ``overwrite``.
 """
@@ -37,6 +38,14 @@ class ExistingPolicy(enum.Enum):
         return cls.OVERWRITE if overwrite else cls.SKIP if skip_existing else cls.REPORT
 
 
+#: Folders that are one input or output, like a file (a zarr array or OME-Zarr image).
+ONE_ITEM_FOLDERS = (".zarr",)
+
+
+def _is_one_item(path: Path) -> bool:
+    return path.suffix.lower() in ONE_ITEM_FOLDERS
+
+
 @dataclass(frozen=True)
 class Planned:
     """One input and the output it will be written to."""
@@ -55,13 +64,14 @@ def plan_outputs(inputs: Sequence[Path], output: Path, *, find: Callable[[Path],
     Raises `PlanError`."""
     name_for = name_for or (lambda src, suffix: src.stem + suffix)
     suffixes = {s.lower() for s in suffixes}
-    is_file_output = output.suffix.lower() in suffixes and not output.is_dir()
+    is_file_output = output.suffix.lower() in suffixes and (
+        not output.is_dir() or _is_one_item(output))
     if output.suffix and not is_file_output and not output.is_dir():
         raise PlanError(f"{flag} {output}: {output.suffix!r} is not a format colorplug "
                         f"writes ({', '.join(sorted(suffixes))}); for a folder give a name "
                         "without a suffix")
     if is_file_output:
-        if len(inputs) != 1 or inputs[0].is_dir():
+        if len(inputs) != 1 or (inputs[0].is_dir() and not _is_one_item(inputs[0])):
             count = "a folder" if inputs and inputs[0].is_dir() else f"{len(inputs)} inputs"
             raise PlanError(f"{flag} {output} names one file but {count} were given; give "
                             "a folder name (without a suffix) for several outputs")
