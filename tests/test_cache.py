@@ -305,8 +305,9 @@ def test_size_caps_stop_oversized_downloads_early(reference, server, cache_root)
         wts.resolve(None, huge)
     # no length announced: stopped at the first byte past the cap
     endless = spec_for(server, files, "tiny_plain.pth", url=server.url("endless/x"), size=None)
-    with pytest.raises(colorplug.WeightsError, match="more than 1.0 MB arrived, over the "
-                                                     "download cap of 1.0 MB"):
+    # (how far past the cap the last chunk reaches depends on the socket's chunking)
+    with pytest.raises(colorplug.WeightsError, match=r"more than 1\.[0-9] MB arrived, over the "
+                                                     r"download cap of 1\.0 MB"):
         cache.fetch(endless, max_bytes=10 ** 6)
     assert server.sent < 200 * 10 ** 6  # stopped early, not 3 GB
     assert left_in(cache_root) == []
