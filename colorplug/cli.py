@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
