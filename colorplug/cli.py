@@ -302,6 +302,8 @@ def cmd_train(argv: Sequence[str]) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--split", default=None, help="a fixed split (e.g. photos_v1, or a split "
+                   "JSON): train on its train part, validate on val, never read test")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=0)
@@ -357,8 +359,8 @@ def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
                       val_fraction=args.val_fraction, device=args.device, amp=not args.no_amp,
                       workers=args.workers, resume=args.resume,
                       steps_per_epoch=args.steps_per_epoch, time_limit_min=args.time_limit,
-                      half=args.half, extra={k: v for k, v in vars(args).items()
-                                             if k not in ("data", "out")})
+                      half=args.half, split=args.split,
+                      extra={k: v for k, v in vars(args).items() if k not in ("data", "out")})
     try:
         summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -391,6 +393,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     names = None
     if args.list:
         names = {line.strip() for line in Path(args.list).read_text().splitlines() if line.strip()}
+    if args.split:
+        from .train.split import parse_split_spec
+
+        split, part = parse_split_spec(args.split)
+        part_names = set(split.names(part))
+        names = part_names if names is None else names & part_names
     photos = ev.load_photos(args.data, names=names, max_side=args.max_side, limit=args.limit)
     if not photos:
         _err(f"no colour photos found in {' '.join(map(str, args.data))}")
@@ -415,7 +423,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bar.close()
     print(ev.format_table(summary))
     if args.out:
-        meta = {"data": [str(d) for d in args.data], "list": args.list,
+        meta = {"data": [str(d) for d in args.data], "list": args.list, "split": args.split,
                 "max_side": args.max_side, "backends": backends,
                 "self_reference": args.self_reference, "reference": args.reference,
                 "reference_pairs": args.reference_pairs}
@@ -490,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "'gray' is the zero-chroma baseline; LABEL=NAME?key=value&... passes "
                    "options, e.g. 'unet=cgan?weights=g.safetensors'")
     s.add_argument("--list", help="only the file names listed in this text file")
+    s.add_argument("--split", help="only one part of a fixed split, NAME:PART (e.g. "
+                   "photos_v1:val to choose settings, photos_v1:test to report)")
     s.add_argument("--out", help="report folder (CSV, JSON, contact sheet)")
     s.add_argument("--max-side", type=int, default=256, help="resize photos (0: full size)")
     s.add_argument("--limit", type=int, default=None)

@@ -40,6 +40,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     time_limit_min: float | None = None
     half: bool = False
+    split: str | None = None  # a fixed split (colorplug.train.split): train/val from it, test never read
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -137,6 +138,28 @@ def save_grid(path: Path, columns: list[torch.Tensor], rows: int = 8) -> None:
     write_image(path, arr, overwrite=True)
 
 
+def train_val_paths(paths: list[Path], cfg: TrainConfig, say: Any = None
+                    ) -> tuple[list[Path], list[Path]]:
+    """Training and validation photos: from the fixed split `cfg.split` (its test photos are
+    never read; photos it does not list are left out), else a hash split by file name."""
+    if not cfg.split:
+        return split_paths(paths, cfg.val_fraction)
+    from ..errors import InputError
+    from .split import load_split
+
+    split = load_split(cfg.split)
+    train, val = split.select(paths, "train"), split.select(paths, "val")
+    if not train:
+        raise InputError(f"--split {cfg.split}: none of the {len(paths)} photos in --data is in "
+                         "its train part (file names must match the split's list)")
+    unknown = split.unknown(paths)
+    if say:
+        say(f"split {split.name}: {len(train)} train, {len(val)} val photos; "
+            f"{len(split.select(paths, 'test'))} test photos not read"
+            + (f"; {len(unknown)} photos the split does not list left out" if unknown else ""))
+    return train, val
+
+
 def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     """Train `task` as `cfg` says; returns a summary (also stored in the weights metadata).
 
@@ -166,7 +189,7 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
     device = env.device if env.distributed else resolve_device(cfg.device)
     use_amp = cfg.amp and device.type == "cuda"
     paths = collect(cfg.data)
-    train_paths, val_paths = split_paths(paths, cfg.val_fraction)
+    train_paths, val_paths = train_val_paths(paths, cfg, say=print if env.is_main else None)
     train_ds, val_ds = task.datasets(train_paths, val_paths, cfg)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
     sampler = None
@@ -342,7 +365,7 @@ def _save_weights(task: TrainTask, model: torch.nn.Module, cfg: TrainConfig, sta
         "config": task.config_dict(),
         "training": {
             "data": [str(d) for d in cfg.data], "n_train_images": n_train,
-            "n_val_images": n_val, "val_fraction": cfg.val_fraction,
+            "n_val_images": n_val, "val_fraction": cfg.val_fraction, "split": cfg.split,
             "epochs_done": state["epoch"],
             "steps": state["step"], "batch_size": cfg.batch_size, "lr": cfg.lr,
             "seed": cfg.seed, "device": str(device), "processes": world_size,
