@@ -18,7 +18,10 @@ INFO = BackendInfo(
     working_size=128,
     trainer="colorplug.backends.cgan.train",
     extra={"configurable_working_size": True},
-    options={"working_size": "longest side chroma is predicted at (default: the trained size)", "batch_size": "images of one working shape run through the network together"},
+    options={"working_size": "longest side chroma is predicted at (default: the trained size)", "batch_size": "images of one working shape run through the network together",
+             "temperature": "bins weights: annealed-mean temperature (1 = mean, cautious; "
+                            "-> 0 = mode, colourful); default from the weights",
+             "saturation": "bins weights: chroma gain after decoding; default from the weights"},
 )
 
 

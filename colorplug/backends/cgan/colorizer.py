@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ... import colour_bins
 from ...device import resolve_device
 from ...errors import InputError
 from ...image import resize_map, working_shape
@@ -15,7 +16,7 @@ from ...batching import batches_by_shape
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_model
 from . import INFO
-from .model import GeneratorConfig, build_generator, l_to_unit, unit_to_ab
+from .model import GeneratorConfig, build_generator, l_to_unit, signed_unit_to_ab
 
 
 class CGANWeights(WeightsEnum):
@@ -35,7 +36,9 @@ class CGANColorizer(ChromaColorizer):
     info = INFO
 
     def __init__(self, *, weights: Any = None, device: str = "auto",
-                 working_size: int | None = None, batch_size: int = 8, **options: Any) -> None:
+                 working_size: int | None = None, batch_size: int = 8,
+                 temperature: float | None = None, saturation: float | None = None,
+                 **options: Any) -> None:
         super().__init__(**options)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer; got {batch_size!r}")
@@ -49,6 +52,17 @@ class CGANColorizer(ChromaColorizer):
         if not isinstance(size, int) or size < 16:
             raise InputError(f"working_size must be an integer >= 16; got {working_size!r}")
         self.working_size = size
+        self.bins = self.cfg.colour_head == "bins"
+        colour_bins.check_decoding_options(temperature, saturation, self.bins)
+        self.temperature = self.cfg.temperature if temperature is None else float(temperature)
+        self.saturation = self.cfg.saturation if saturation is None else float(saturation)
+
+    def decode(self, output: torch.Tensor) -> torch.Tensor:
+        """Generator output -> a*b* (N, 2, h, w) (bins: annealed mean x saturation)."""
+        if self.bins:
+            return colour_bins.decode(output, self.model.bin_centres, self.temperature,
+                                      self.saturation)
+        return signed_unit_to_ab(output.float())
 
     @torch.inference_mode()
     def predict_ab(self, lums: list[np.ndarray]) -> np.ndarray:
@@ -63,7 +77,7 @@ class CGANColorizer(ChromaColorizer):
             # reflect where the image is large enough, replicate the rest
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
-        ab = unit_to_ab(self.model(x).float())
+        ab = self.decode(self.model(x))
         ab = ab[:, :, ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
         return ab.permute(0, 2, 3, 1).cpu().numpy()
 

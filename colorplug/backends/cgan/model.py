@@ -31,11 +31,11 @@ def l_to_unit(lightness: torch.Tensor) -> torch.Tensor:
     return lightness / 50.0 - 1.0
 
 
-def ab_to_unit(ab: torch.Tensor) -> torch.Tensor:
+def ab_to_signed_unit(ab: torch.Tensor) -> torch.Tensor:
     return ab / AB_NORM
 
 
-def unit_to_ab(u: torch.Tensor) -> torch.Tensor:
+def signed_unit_to_ab(u: torch.Tensor) -> torch.Tensor:
     return u * AB_NORM
 
 
@@ -55,6 +55,10 @@ class GeneratorConfig:
     ngf: int = 64                 # U-Net base width
     arch: str = "resnet50"        # ResNet encoder
     decoder_width: int = 256      # ResNet decoder: channels of its first block
+    colour_head: str = "regress"  # "regress": tanh a*b*; "bins": logits over a*b* bins
+    num_bins: int = 0
+    temperature: float = 0.38     # bins: default annealed-mean temperature
+    saturation: float = 1.0       # bins: default chroma gain
 
     @property
     def multiple(self) -> int:
@@ -65,15 +69,40 @@ class GeneratorConfig:
 
 
 def build_generator(cfg: GeneratorConfig, encoder_weights: Any = None) -> nn.Module:
+    if cfg.colour_head not in ("regress", "bins"):
+        raise ValueError(f"colour_head must be 'regress' or 'bins'; got {cfg.colour_head!r}")
+    bins = cfg.colour_head == "bins"
+    out = cfg.num_bins if bins else 2
     if cfg.kind == "unet":
-        return UNetGenerator(depth_for(cfg.working_size), cfg.ngf)
-    if cfg.kind == "resnet":
-        return ResNetGenerator(cfg.arch, cfg.decoder_width, encoder_weights=encoder_weights)
-    raise ValueError(f"unknown generator {cfg.kind!r}; choose 'unet' or 'resnet'")
+        net: nn.Module = UNetGenerator(depth_for(cfg.working_size), cfg.ngf, out_channels=out,
+                                       tanh=not bins)
+    elif cfg.kind == "resnet":
+        net = ResNetGenerator(cfg.arch, cfg.decoder_width, encoder_weights=encoder_weights,
+                              out_channels=out, tanh=not bins)
+    else:
+        raise ValueError(f"unknown generator {cfg.kind!r}; choose 'unet' or 'resnet'")
+    return BinsGenerator(net, cfg.num_bins) if bins else net
+
+
+class BinsGenerator(nn.Module):
+    """A generator predicting a*b* bin logits, with its bins and training prior as buffers
+    (so they travel with the weights); `colorplug.colour_bins` decodes them."""
+
+    def __init__(self, net: nn.Module, num_bins: int) -> None:
+        super().__init__()
+        if num_bins < 2:
+            raise ValueError("colour_head='bins' needs num_bins >= 2")
+        self.net = net
+        self.register_buffer("bin_centres", torch.zeros(num_bins, 2))
+        self.register_buffer("bin_weights", torch.ones(num_bins))
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.net(lightness)
 
 
 class UNetGenerator(nn.Module):
-    def __init__(self, depth: int = 8, ngf: int = 64) -> None:
+    def __init__(self, depth: int = 8, ngf: int = 64, out_channels: int = 2,
+                 tanh: bool = True) -> None:
         super().__init__()
         if depth < 4:
             raise ValueError("U-Net depth must be at least 4")
@@ -92,14 +121,14 @@ class UNetGenerator(nn.Module):
             c_in = c
         self.up = nn.ModuleList()
         for i in reversed(range(depth)):
-            c_out = widths[i - 1] if i > 0 else 2
+            c_out = widths[i - 1] if i > 0 else out_channels
             c_up_in = widths[i] if i == depth - 1 else widths[i] * 2
             layers = [nn.ReLU(inplace=True), nn.ConvTranspose2d(c_up_in, c_out, 4, 2, 1, bias=i == 0)]
             if i > 0:
                 layers.append(nn.BatchNorm2d(c_out))
                 if i >= depth - 3:
                     layers.append(nn.Dropout(0.5))
-            else:
+            elif tanh:
                 layers.append(nn.Tanh())
             self.up.append(nn.Sequential(*layers))
 
@@ -124,7 +153,7 @@ class ResNetGenerator(nn.Module):
     """ResNet encoder (stem + 4 stages, stride 32) and an upsampling decoder with skips."""
 
     def __init__(self, arch: str = "resnet50", decoder_width: int = 256,
-                 encoder_weights: Any = None) -> None:
+                 encoder_weights: Any = None, out_channels: int = 2, tanh: bool = True) -> None:
         super().__init__()
         import torchvision
 
@@ -146,8 +175,9 @@ class ResNetGenerator(nn.Module):
         for i in range(4):
             self.decoder.append(_block(c_in + skips[i], widths[i]))
             c_in = widths[i]
-        self.final = nn.Sequential(_block(c_in + 1, widths[4]), nn.Conv2d(widths[4], 2, 3, 1, 1),
-                                   nn.Tanh())
+        self.final = nn.Sequential(_block(c_in + 1, widths[4]),
+                                   nn.Conv2d(widths[4], out_channels, 3, 1, 1),
+                                   *([nn.Tanh()] if tanh else []))
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 

@@ -16,12 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ... import colour_bins
 from ...color import lab_to_rgb_torch, rgb_to_lab_torch
 from ...errors import InputError
 from ...train import PhotoDataset, TrainConfig
 from ...weights import read_torch_state
-from .model import (RESNET_ARCHS, GeneratorConfig, ab_to_unit, build_discriminator,
-                    build_generator, l_to_unit, unit_to_ab)
+from .model import (RESNET_ARCHS, GeneratorConfig, ab_to_signed_unit, build_discriminator,
+                    build_generator, l_to_unit, signed_unit_to_ab)
 
 COLLAPSE_RATIO = 0.25
 
@@ -40,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ndf", type=int, default=64)
     parser.add_argument("--gan-loss", choices=("bce", "lsgan"), default="bce")
     parser.add_argument("--l1-weight", type=float, default=100.0)
+    parser.add_argument("--colour-loss", choices=("l1", "bins"), default="l1",
+                        help="l1: regress a*b* (pix2pix); bins: rebalanced cross-entropy over "
+                             "a*b* bins (Zhang et al. 2016), the discriminator seeing the "
+                             "annealed mean")
+    parser.add_argument("--bin-weight", type=float, default=10.0,
+                        help="weight of the bin cross-entropy (--colour-loss bins)")
     parser.add_argument("--real-label", type=float, default=0.9, help="one-sided label smoothing")
     parser.add_argument("--label-noise", type=float, default=0.05,
                         help="probability of flipping each discriminator label")
@@ -106,8 +113,12 @@ class CGANTask:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        self.bins = getattr(args, "colour_loss", "l1") == "bins"
+        self.centres = torch.from_numpy(colour_bins.in_gamut_bins()) if self.bins else None
+        self.bin_weights: torch.Tensor | None = None
         self.cfg = GeneratorConfig(kind=args.generator, working_size=args.crop, ngf=args.ngf,
-                                   arch=args.arch)
+                                   arch=args.arch, colour_head="bins" if self.bins else "regress",
+                                   num_bins=len(self.centres) if self.bins else 0)
         if args.generator == "unet":
             from .model import depth_for
             try:
@@ -122,8 +133,12 @@ class CGANTask:
     def build_model(self) -> GAN:
         enc = load_encoder_weights(self.args.encoder_weights, self.args.arch) \
             if self.args.generator == "resnet" else None
-        return GAN(build_generator(self.cfg, enc), build_discriminator(self.args.discriminator,
-                                                                     self.args.ndf))
+        g = build_generator(self.cfg, enc)
+        if self.bins:
+            g.bin_centres.copy_(self.centres)
+            if self.bin_weights is not None:
+                g.bin_weights.copy_(self.bin_weights)
+        return GAN(g, build_discriminator(self.args.discriminator, self.args.ndf))
 
     def config_dict(self) -> dict[str, Any]:
         return self.cfg.to_dict()
@@ -137,6 +152,8 @@ class CGANTask:
         kw = {"cache_side": self.args.crop * 2}
         train_ds = PhotoDataset(train, self.args.crop, samples_per_epoch=steps * cfg.batch_size, **kw)
         val_ds = PhotoDataset(val, self.args.crop, train=False, **kw) if val else None
+        if self.bins:
+            self.bin_weights = colour_bins.prior_from_photos(train_ds.images, self.centres)
         return train_ds, val_ds
 
     def optimizer(self, model: GAN, cfg: TrainConfig):
@@ -182,21 +199,34 @@ class CGANTask:
     @staticmethod
     def _lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lab = rgb_to_lab_torch(rgb.float())
-        return l_to_unit(lab[:, :1]), ab_to_unit(lab[:, 1:])
+        return l_to_unit(lab[:, :1]), ab_to_signed_unit(lab[:, 1:])
+
+    def _generate(self, g: nn.Module, lightness: torch.Tensor, ab: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """(a*b* in [-1, 1] for the discriminator, colour loss, logs): L1 on regressed a*b*,
+        or bin cross-entropy with the annealed mean as the generated colours."""
+        out = g(lightness)
+        if not self.bins:
+            l1 = F.l1_loss(out.float(), ab)
+            return out, l1, {"l1": l1.item()}
+        core = g.module if isinstance(g, nn.parallel.DistributedDataParallel) else g
+        ce = colour_bins.rebalanced_cross_entropy(out.float(), signed_unit_to_ab(ab),
+                                                  core.bin_centres, core.bin_weights)
+        fake = ab_to_signed_unit(colour_bins.annealed_mean(out.float(), core.bin_centres,
+                                                           self.cfg.temperature))
+        return fake, ce, {"bin_ce": ce.item()}
 
     def loss(self, model: GAN, batch: torch.Tensor):
         lightness, ab = self._lab(batch)
-        fake = model.g(lightness)
-        l1 = F.l1_loss(fake.float(), ab)
-        logs = {"l1": l1.item()}
+        fake, l1, logs = self._generate(model.g, lightness, ab)
         if not (model.training and torch.is_grad_enabled()):
             # validation: L1 selects the best epoch; chroma spread across images flags collapse
             with torch.no_grad():
-                pred_mean = unit_to_ab(fake.float()).mean((2, 3))
-                true_mean = unit_to_ab(ab).mean((2, 3))
+                pred_mean = signed_unit_to_ab(fake.float()).mean((2, 3))
+                true_mean = signed_unit_to_ab(ab).mean((2, 3))
                 logs["spread"] = pred_mean.std(0).norm().item() if len(pred_mean) > 1 else 0.0
                 logs["spread_truth"] = true_mean.std(0).norm().item() if len(true_mean) > 1 else 0.0
-                logs["chroma"] = unit_to_ab(fake.float()).norm(dim=1).mean().item()
+                logs["chroma"] = signed_unit_to_ab(fake.float()).norm(dim=1).mean().item()
             return l1, logs
         # discriminator step on detached fakes
         assert self.d_opt is not None and self.d_scaler is not None
@@ -216,7 +246,8 @@ class CGANTask:
         logs.update(d_loss=d_loss.item(), adv=adv.item(),
                     d_real=torch.sigmoid(d_real.float()).mean().item(),
                     d_fake=torch.sigmoid(d_fake.float()).mean().item())
-        return adv + self.args.l1_weight * l1, logs
+        weight = self.args.bin_weight if self.bins else self.args.l1_weight
+        return adv + weight * l1, logs
 
     def report(self, val_logs: dict[str, float]) -> str | None:
         """A warning for the validation log when predictions stopped varying between images."""
@@ -231,7 +262,8 @@ class CGANTask:
 
     def samples(self, model: GAN, batch: torch.Tensor) -> list[torch.Tensor]:
         lab = rgb_to_lab_torch(batch.float())
-        ab = unit_to_ab(model.g(l_to_unit(lab[:, :1])).float())
+        fake, _, _ = self._generate(model.g, l_to_unit(lab[:, :1]), ab_to_signed_unit(lab[:, 1:]))
+        ab = signed_unit_to_ab(fake.float())
         gray = lab_to_rgb_torch(torch.cat([lab[:, :1], torch.zeros_like(ab)], 1))
         return [gray, lab_to_rgb_torch(torch.cat([lab[:, :1], ab], 1)), batch]
 

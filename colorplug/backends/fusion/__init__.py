@@ -18,7 +18,10 @@ INFO = BackendInfo(
     working_size=256,
     trainer="colorplug.backends.fusion.train",
     extra={"configurable_working_size": True},
-    options={"working_size": "longest side chroma is predicted at (multiple of 8, >= 32)", "batch_size": "images of one working shape run through the network together"},
+    options={"working_size": "longest side chroma is predicted at (multiple of 8, >= 32)", "batch_size": "images of one working shape run through the network together",
+             "temperature": "bins weights: annealed-mean temperature (1 = mean, cautious; "
+                            "-> 0 = mode, colourful); default from the weights",
+             "saturation": "bins weights: chroma gain after decoding; default from the weights"},
 )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ... import colour_bins
 from ...device import resolve_device
 from ...errors import InputError
 from ...image import resize_map, working_shape
@@ -13,7 +14,7 @@ from ...batching import batches_by_shape
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_model
 from . import INFO
-from .model import FusionConfig, FusionNet, unit_to_ab
+from .model import FusionConfig, FusionNet, unit_interval_to_ab
 
 
 class FusionWeights(WeightsEnum):
@@ -31,7 +32,8 @@ class FusionColorizer(ChromaColorizer):
     info = INFO
 
     def __init__(self, *, weights: Any = None, device: str = "auto", working_size: int = 256,
-                 batch_size: int = 8, **options: Any) -> None:
+                 batch_size: int = 8, temperature: float | None = None,
+                 saturation: float | None = None, **options: Any) -> None:
         super().__init__(**options)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer; got {batch_size!r}")
@@ -44,6 +46,19 @@ class FusionColorizer(ChromaColorizer):
         self.model, self.metadata = load_model(
             weights, FusionWeights.DEFAULT.spec, lambda cfg: FusionNet(FusionConfig(**cfg)),
             self.device, backend=INFO.name)
+        cfg = self.model.cfg
+        self.bins = cfg.colour_head == "bins"
+        colour_bins.check_decoding_options(temperature, saturation, self.bins)
+        self.temperature = cfg.temperature if temperature is None else float(temperature)
+        self.saturation = cfg.saturation if saturation is None else float(saturation)
+
+    def decode(self, output: torch.Tensor) -> torch.Tensor:
+        """Network output -> a*b* (N, 2, h, w): bins by the annealed mean at `temperature`,
+        times `saturation`; regression weights map [0, 1] back to a*b*."""
+        if not self.bins:
+            return unit_interval_to_ab(output.float())
+        return colour_bins.decode(output, self.model.bin_centres, self.temperature,
+                                  self.saturation)
 
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
         """L* (h, w) or a stack (n, h, w) -> network input (n, 1, h, w) in [0, 1]."""
@@ -71,8 +86,8 @@ class FusionColorizer(ChromaColorizer):
             else:
                 vec = self.model.global_features(
                     self._tensor(np.stack([resize_map(lightness[i], g, g) for i in idx])))[0]
-            ab01, _ = self.model(local, global_vector=vec)
-            ab = unit_to_ab(ab01.float()).permute(0, 2, 3, 1).cpu().numpy()
+            output, _ = self.model(local, global_vector=vec)
+            ab = self.decode(output).permute(0, 2, 3, 1).cpu().numpy()
             for j, i in enumerate(idx):
                 out[i] = ab[j]
         return out

@@ -7,8 +7,10 @@ All convolutions 3x3, padding 1, batch norm + ReLU, strides instead of pooling.
   512 s2, 512, then fully connected 1024, 512, 256 -> a 256-d global vector.
 - Fusion: the global vector replicated at every mid-level location, concatenated with
   the 256 mid-level channels, mixed by a 1x1 conv to 256.
-- Colorization: 128, up x2, 64, 64, up x2, 32, output 2 with sigmoid: normalized a*b* at
-  half the input resolution.
+- Colorization: 128, up x2, 64, 64, up x2, 32, then at half the input resolution either
+  2 channels with sigmoid: normalized a*b* (``colour_head="regress"``, MSE-trained), or
+  Q logits over in-gamut a*b* bins (``colour_head="bins"``, rebalanced cross-entropy;
+  `colorplug.colour_bins`), decoded by the annealed mean at ``temperature``.
 - Classification head (when trained with labels): fc 512 -> 256 -> classes, from the
   global path's 512-d layer.
 `width` multiplies every channel count (a lighter CPU variant).
@@ -23,11 +25,11 @@ from torch import nn
 AB_SCALE = 128.0  # a*b* in [-128, 128] <-> [0, 1]
 
 
-def ab_to_unit(ab: torch.Tensor) -> torch.Tensor:
+def ab_to_unit_interval(ab: torch.Tensor) -> torch.Tensor:
     return (ab / AB_SCALE + 1) / 2
 
 
-def unit_to_ab(u: torch.Tensor) -> torch.Tensor:
+def unit_interval_to_ab(u: torch.Tensor) -> torch.Tensor:
     return (u * 2 - 1) * AB_SCALE
 
 
@@ -36,6 +38,10 @@ class FusionConfig:
     width: float = 0.25
     num_classes: int = 0
     global_size: int = 224
+    colour_head: str = "regress"   # "regress" | "bins"
+    num_bins: int = 0              # Q, for colour_head="bins"
+    temperature: float = 0.38      # default annealed-mean temperature (bins)
+    saturation: float = 1.0        # default chroma gain after decoding (bins)
 
     def c(self, channels: int) -> int:
         return max(8, int(round(channels * self.width)))
@@ -68,10 +74,20 @@ class FusionNet(nn.Module):
                                         nn.Linear(c(1024), c(512)), nn.ReLU(inplace=True))
         self.global_fc2 = nn.Sequential(nn.Linear(c(512), c(256)), nn.ReLU(inplace=True))
         self.fusion = nn.Sequential(nn.Conv2d(c(256) * 2, c(256), 1), nn.ReLU(inplace=True))
+        if cfg.colour_head not in ("regress", "bins"):
+            raise ValueError(f"colour_head must be 'regress' or 'bins'; got {cfg.colour_head!r}")
+        bins = cfg.colour_head == "bins"
+        if bins and cfg.num_bins < 2:
+            raise ValueError("colour_head='bins' needs num_bins >= 2")
+        out = [nn.Conv2d(c(32), cfg.num_bins, 1)] if bins else \
+            [nn.Conv2d(c(32), 2, 3, 1, 1), nn.Sigmoid()]
         self.colorize = nn.Sequential(
             conv(c(256), c(128)), nn.Upsample(scale_factor=2, mode="nearest"),
             conv(c(128), c(64)), conv(c(64), c(64)), nn.Upsample(scale_factor=2, mode="nearest"),
-            conv(c(64), c(32)), nn.Conv2d(c(32), 2, 3, 1, 1), nn.Sigmoid())
+            conv(c(64), c(32)), *out)
+        if bins:  # the bins and the training prior travel with the weights
+            self.register_buffer("bin_centres", torch.zeros(cfg.num_bins, 2))
+            self.register_buffer("bin_weights", torch.ones(cfg.num_bins))
         self.classifier = (nn.Sequential(nn.Linear(c(512), c(256)), nn.ReLU(inplace=True),
                                          nn.Linear(c(256), cfg.num_classes))
                            if cfg.num_classes > 0 else None)
@@ -84,7 +100,7 @@ class FusionNet(nn.Module):
 
     def forward(self, lightness: torch.Tensor, lightness_global: torch.Tensor | None = None,
                 global_vector: torch.Tensor | None = None):
-        """-> (a*b* in [0, 1] at H/2 x W/2, class logits or None)."""
+        """-> (a*b* in [0, 1], or bin logits, at H/2 x W/2; class logits or None)."""
         low = self.low(lightness)
         logits = None
         if global_vector is None:

@@ -1,5 +1,7 @@
-"""Training `fusion`: MSE on normalized a*b* (+ alpha * cross-entropy with scene labels),
-AdamW with linear warm-up and cosine decay, on 224x224 crops (local = global input)."""
+"""Training `fusion`: MSE on normalized a*b* (``--colour-loss mse``) or rebalanced
+cross-entropy over a*b* bins (``--colour-loss bins``, `colorplug.colour_bins`), + alpha *
+cross-entropy with scene labels; AdamW with linear warm-up and cosine decay, on 224x224
+crops (local = global input)."""
 from __future__ import annotations
 
 import argparse
@@ -11,10 +13,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ... import colour_bins
 from ...color import lab_to_rgb_torch, rgb_to_lab_torch
 from ...errors import InputError
 from ...train import PhotoDataset, TrainConfig
-from .model import FusionConfig, FusionNet, ab_to_unit, unit_to_ab
+from .model import FusionConfig, FusionNet, ab_to_unit_interval, unit_interval_to_ab
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scene labels: a CSV (file,label) or 'folders' (sub-folder names)")
     parser.add_argument("--alpha", type=float, default=1 / 300,
                         help="weight of the classification loss (the paper's 1/300)")
+    parser.add_argument("--colour-loss", choices=["mse", "bins"], default="mse",
+                        help="mse: regress a*b*; bins: classify a*b* into in-gamut bins with "
+                        "rebalanced cross-entropy (Zhang et al. 2016)")
     parser.add_argument("--crop", type=int, default=224)
     parser.add_argument("--warmup", type=int, default=200, help="warm-up steps")
     parser.set_defaults(lr=1e-3, batch_size=32, epochs=20)
@@ -60,10 +66,24 @@ class FusionTask:
         self.args = args
         self.label_map: dict[str, int] = {}
         self.classes: list[str] = []
-        self.cfg = FusionConfig(width=args.width, global_size=224)
+        self.bins = getattr(args, "colour_loss", "mse") == "bins"
+        self.centres = torch.from_numpy(colour_bins.in_gamut_bins()) if self.bins else None
+        self.bin_weights: torch.Tensor | None = None
+        self.cfg = self._config(0)
+
+    def _config(self, num_classes: int) -> FusionConfig:
+        if not self.bins:
+            return FusionConfig(width=self.args.width, num_classes=num_classes)
+        return FusionConfig(width=self.args.width, num_classes=num_classes,
+                            colour_head="bins", num_bins=len(self.centres))
 
     def build_model(self) -> FusionNet:
-        return FusionNet(self.cfg)
+        model = FusionNet(self.cfg)
+        if self.bins:
+            model.bin_centres.copy_(self.centres)
+            if self.bin_weights is not None:
+                model.bin_weights.copy_(self.bin_weights)
+        return model
 
     def config_dict(self) -> dict[str, Any]:
         return self.cfg.to_dict()
@@ -71,7 +91,7 @@ class FusionTask:
     def datasets(self, train: list[Path], val: list[Path], cfg: TrainConfig):
         self.label_map, self.classes = read_labels(self.args.labels, train + val)
         if self.classes:
-            self.cfg = FusionConfig(width=self.args.width, num_classes=len(self.classes))
+            self.cfg = self._config(len(self.classes))
         steps = cfg.steps_per_epoch or 50
         crop = self.args.crop
         kw = {"cache_side": crop * 2}
@@ -83,6 +103,8 @@ class FusionTask:
             train_ds = PhotoDataset(train, crop, samples_per_epoch=steps * cfg.batch_size, **kw)
             val_ds = PhotoDataset(val, crop, train=False, **kw) if val else None
         self.total_steps = steps * cfg.epochs
+        if self.bins:
+            self.bin_weights = colour_bins.prior_from_photos(train_ds.images, self.centres)
         return train_ds, val_ds
 
     def optimizer(self, model: torch.nn.Module, cfg: TrainConfig):
@@ -107,24 +129,37 @@ class FusionTask:
         rgb, labels = self._split(batch)
         lab = rgb_to_lab_torch(rgb.float())
         lightness = lab[:, :1] / 100.0
-        target = ab_to_unit(F.avg_pool2d(lab[:, 1:], 2))
+        ab_half = F.avg_pool2d(lab[:, 1:], 2)
         pred, logits = model(lightness, lightness)
-        mse = F.mse_loss(pred.float(), target)
-        logs = {"mse": mse.item()}
-        loss = mse
+        net = model.module if hasattr(model, "module") else model
+        if self.bins:
+            colour = colour_bins.rebalanced_cross_entropy(
+                pred.float(), ab_half, net.bin_centres, net.bin_weights)
+            logs = {"bin_ce": colour.item()}
+        else:
+            colour = F.mse_loss(pred.float(), ab_to_unit_interval(ab_half))
+            logs = {"mse": colour.item()}
+        loss = colour
         if logits is not None and labels is not None and (labels >= 0).any():
             ce = F.cross_entropy(logits.float(), labels, ignore_index=-100)
-            loss = mse + self.args.alpha * ce
+            loss = colour + self.args.alpha * ce
             logs["ce"] = ce.item()
         with torch.no_grad():
-            logs["chroma"] = unit_to_ab(pred.float()).norm(dim=1).mean().item()
+            logs["chroma"] = self._decode(net, pred).norm(dim=1).mean().item()
         return loss, logs
+
+    def _decode(self, net: FusionNet, pred: torch.Tensor) -> torch.Tensor:
+        """Network output -> a*b* (bins: the annealed mean at the config's temperature)."""
+        if self.bins:
+            return colour_bins.annealed_mean(pred.float(), net.bin_centres, net.cfg.temperature)
+        return unit_interval_to_ab(pred.float())
 
     def samples(self, model: torch.nn.Module, batch) -> list[torch.Tensor]:
         rgb, _ = self._split(batch)
         lab = rgb_to_lab_torch(rgb.float())
         pred, _ = model(lab[:, :1] / 100.0, lab[:, :1] / 100.0)
-        ab = F.interpolate(unit_to_ab(pred.float()), size=rgb.shape[-2:], mode="bilinear",
+        net = model.module if hasattr(model, "module") else model
+        ab = F.interpolate(self._decode(net, pred), size=rgb.shape[-2:], mode="bilinear",
                            align_corners=False)
         gray = lab_to_rgb_torch(torch.cat([lab[:, :1], torch.zeros_like(ab)], 1))
         return [gray, lab_to_rgb_torch(torch.cat([lab[:, :1], ab], 1)), rgb]

@@ -1,0 +1,157 @@
+"""Colour as classification (Zhang, Isola & Efros 2016): quantised a*b*, soft targets,
+class rebalancing and annealed-mean decoding.
+
+Regressing a*b* with MSE or L1 averages the plausible colours of a pixel into a brownish
+gray (the sepia users see). Predicting a distribution over a*b* bins keeps the modes; the
+annealed mean (temperature T) then picks between the mean (T=1, cautious) and the mode
+(T->0, colourful). The bins are the cells of a 10x10 a*b* grid that hold some sRGB colour;
+they are computed here, deterministically, and stored with each model's weights.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+GRID_STEP = 10.0
+GRID_LIMIT = 110.0  # cell centres -110..110
+SOFT_NEIGHBOURS = 5
+SOFT_SIGMA = 5.0
+REBALANCE_LAMBDA = 0.5
+PRIOR_SIGMA = 5.0
+DEFAULT_TEMPERATURE = 0.38  # the paper's choice
+
+
+def in_gamut_bins(step: float = GRID_STEP, limit: float = GRID_LIMIT,
+                  probes: int = 5, levels: int = 201) -> np.ndarray:
+    """Centres (Q, 2) of the a*b* grid cells that hold an sRGB colour at some L*.
+
+    A cell is kept when any of `probes` x `probes` points inside it is in gamut at any of
+    `levels` lightness values in [0, 100].
+    """
+    from .color import lab_to_linear
+
+    centres = np.arange(-limit, limit + step / 2, step)
+    aa, bb = np.meshgrid(centres, centres, indexing="ij")
+    offsets = (np.arange(probes) + 0.5) / probes * step - step / 2
+    oa, ob = np.meshgrid(offsets, offsets, indexing="ij")
+    pa = aa[..., None, None] + oa  # (G, G, p, p)
+    pb = bb[..., None, None] + ob
+    keep = np.zeros(aa.shape, dtype=bool)
+    for lightness in np.linspace(0, 100, levels):
+        lab = np.stack([np.full(pa.shape, lightness), pa, pb], -1)
+        lin = lab_to_linear(lab, clamp_z=False)
+        ok = ((lin >= -1e-6) & (lin <= 1 + 1e-6)).all(-1)
+        keep |= ok.any((-1, -2))
+    return np.stack([aa[keep], bb[keep]], -1).astype(np.float32)
+
+
+def soft_encode(ab: Any, centres: Any, neighbours: int = SOFT_NEIGHBOURS,
+                sigma: float = SOFT_SIGMA) -> Any:
+    """a*b* (N, 2, H, W) -> soft targets (N, Q, H, W): a Gaussian over the nearest bins."""
+    import torch
+
+    n, _, h, w = ab.shape
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    d2 = torch.cdist(flat, centres) ** 2  # (P, Q)
+    near_d2, near_idx = d2.topk(neighbours, dim=1, largest=False)
+    weight = torch.softmax(-near_d2 / (2 * sigma ** 2), dim=1)
+    target = torch.zeros_like(d2).scatter_(1, near_idx, weight)
+    return target.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+
+def nearest_bin(ab: Any, centres: Any) -> Any:
+    """Index (N, H, W) of the bin nearest each a*b* value of (N, 2, H, W)."""
+    import torch
+
+    n, _, h, w = ab.shape
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    return torch.cdist(flat, centres).argmin(1).reshape(n, h, w)
+
+
+def rebalancing_weights(counts: np.ndarray, centres: np.ndarray,
+                        lam: float = REBALANCE_LAMBDA, sigma: float = PRIOR_SIGMA) -> np.ndarray:
+    """Per-bin loss weights w ∝ ((1-λ) p̃ + λ/Q)^-1, normalised so E_p̃[w] = 1.
+
+    p̃ is the empirical bin distribution (`counts`) smoothed by a Gaussian of `sigma` over
+    the bin centres; rare (saturated) colours weigh more, so the model stops preferring gray.
+    """
+    p = counts.astype(np.float64) / max(counts.sum(), 1)
+    d2 = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    kernel = np.exp(-d2 / (2 * sigma ** 2))
+    smoothed = kernel @ p
+    smoothed /= smoothed.sum()
+    w = 1.0 / ((1 - lam) * smoothed + lam / len(centres))
+    w /= (smoothed * w).sum()
+    return w.astype(np.float32)
+
+
+def rebalanced_cross_entropy(logits: Any, ab: Any, centres: Any, weights: Any) -> Any:
+    """Multinomial cross-entropy of `logits` (N, Q, H, W) against the soft encoding of `ab`
+    (N, 2, H, W), each pixel weighted by the rebalancing weight of its nearest bin."""
+    import torch
+
+    target = soft_encode(ab, centres)
+    per_pixel = -(target * torch.log_softmax(logits, dim=1)).sum(1)  # (N, H, W)
+    w = weights[target.argmax(1)]
+    return (w * per_pixel).mean()
+
+
+def annealed_mean(logits: Any, centres: Any, temperature: float = DEFAULT_TEMPERATURE) -> Any:
+    """a*b* (N, 2, H, W) from bin logits: the mean of the distribution sharpened by T.
+
+    softmax(log p / T) = softmax(logits / T); T=1 is the mean, T->0 the mode.
+    """
+    import torch
+
+    if temperature <= 1e-3:
+        idx = logits.argmax(1)
+        return centres[idx].permute(0, 3, 1, 2)
+    probs = torch.softmax(logits / temperature, dim=1)
+    return torch.einsum("nqhw,qc->nchw", probs, centres)
+
+
+def normalised_entropy(logits: Any) -> Any:
+    """Entropy of the bin distribution (N, H, W) divided by log Q: 0 sure, 1 clueless."""
+    import math
+
+    import torch
+
+    logp = torch.log_softmax(logits, dim=1)
+    return -(logp.exp() * logp).sum(1) / math.log(logits.shape[1])
+
+
+def check_decoding_options(temperature: Any, saturation: Any, bins: bool) -> None:
+    """The `temperature` and `saturation` options of a bins backend: numbers in [0, 10],
+    refused (clearly) for weights that regress a*b*."""
+    from .errors import InputError
+
+    for name, value in (("temperature", temperature), ("saturation", saturation)):
+        if value is not None and (isinstance(value, bool) or
+                                  not isinstance(value, (int, float)) or not 0 <= value <= 10):
+            raise InputError(f"{name} must be a number in [0, 10]; got {value!r}")
+    if not bins and (temperature is not None or saturation is not None):
+        raise InputError("temperature and saturation apply to weights trained with "
+                         "--colour-loss bins; these weights regress a*b* directly")
+
+
+def decode(logits: Any, centres: Any, temperature: float, saturation: float) -> Any:
+    """Bin logits (N, Q, H, W) -> a*b* (N, 2, H, W): annealed mean times `saturation`."""
+    return annealed_mean(logits.float(), centres, temperature) * saturation
+
+
+def prior_from_photos(images: list, centres: Any, side: int = 64) -> Any:
+    """Rebalancing weights (torch, (Q,)) from the a*b* histogram of training photos (PIL
+    images, each reduced to `side` pixels for the count)."""
+    import torch
+
+    from .color import rgb_to_lab
+
+    counts = np.zeros(len(centres))
+    for img in images:
+        small = img.convert("RGB").copy()
+        small.thumbnail((side, side))
+        lab = torch.from_numpy(rgb_to_lab(np.asarray(small, dtype=np.float32) / 255))
+        idx = nearest_bin(lab.permute(2, 0, 1)[None, 1:].float(), centres)
+        counts += np.bincount(idx.flatten().numpy(), minlength=len(centres))
+    return torch.from_numpy(rebalancing_weights(counts, np.asarray(centres)))
