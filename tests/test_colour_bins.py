@@ -39,6 +39,15 @@ def test_soft_encoding_is_a_gaussian_over_the_5_nearest(centres):
     assert colour_bins.nearest_bin(ab, centres).item() == z.argmax().item()
 
 
+def test_sparse_soft_encoding_equals_the_dense_one(centres):
+    ab = torch.tensor([[[[12.0, -90.3]], [[-7.0, 55.6]]]])  # (1, 2, 1, 2)
+    dense = colour_bins.soft_encode(ab.round(), centres)
+    idx, w = colour_bins.soft_encode_sparse(ab, centres)
+    rebuilt = torch.zeros_like(dense).scatter_(1, idx, w)
+    assert torch.allclose(rebuilt, dense, atol=1e-5)
+    assert (idx[:, 0] == colour_bins.nearest_bin(ab.round(), centres)).all()
+
+
 def test_rebalancing_favours_rare_colours_and_has_unit_mean(centres):
     c = centres.numpy()
     counts = np.ones(len(c))

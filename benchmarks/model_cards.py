@@ -1,0 +1,95 @@
+"""Write the model cards' result tables from the committed result files.
+
+Every number in a card's generated block comes from a summary.json under
+benchmarks/results/ (written by benchmarks/colour_eval.py); rerun this after new results:
+
+    python benchmarks/model_cards.py            # rewrites the blocks in docs/
+    python benchmarks/model_cards.py --check    # exit 1 if a card is out of date (CI-able)
+
+A block is the text between ``<!-- generated: NAME -->`` and ``<!-- end generated -->``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ROOT / "docs"
+NOT_HELD_OUT = ("-v1",)  # configurations whose weights saw test photos (trained before the split)
+
+
+def table(summary_file: Path, rows: list[str] | None = None, note_selected: bool = True) -> str:
+    doc = json.loads(summary_file.read_text())
+    summary = doc["summary"]
+    gray = summary["gray"]["psnr"]
+    selected = doc.get("selected", {}).get("config")
+    lines = ["| configuration | PSNR (dB) | vs gray | SSIM | CF | ΔCF | ΔE00 | goal |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name in rows or list(summary):
+        if name not in summary:
+            raise SystemExit(f"{summary_file}: no configuration {name!r}")
+        s = summary[name]
+        goal = "—" if name == "gray" else \
+            ("met" if s["psnr"] >= gray and s["delta_cf"] <= 8 else "missed")
+        label = name + (" *(selected on val)*" if note_selected and name == selected else "")
+        if any(tag in name for tag in NOT_HELD_OUT) and "test" in doc["meta"]["split"]:
+            label += " †"
+        lines.append(f"| {label} | {s['psnr']:.2f} | {s['psnr'] - gray:+.2f} | {s['ssim']:.3f} "
+                     f"| {s['cf']:.1f} | {s['delta_cf']:.1f} | {s['delta_e']:.2f} | {goal} |")
+    meta = doc["meta"]
+    truth_cf = next(iter(summary.values()))["cf_truth"]
+    lines.append("")
+    lines.append(f"{meta['split']}: {summary['gray']['images']} photos, longest side "
+                 f"{meta['max_side']}, CF of the truth {truth_cf:.1f}. Reproduce: "
+                 f"`{meta['command']}`; per-photo rows in "
+                 f"`{summary_file.parent.relative_to(ROOT)}/metrics.csv`.")
+    if "test" in meta["split"] and any(any(t in n for t in NOT_HELD_OUT) for n in summary):
+        lines.append("† weights trained before the split existed: their training photos include "
+                     "this test part, so these rows are optimistic.")
+    return "\n".join(lines)
+
+
+def blocks() -> dict[str, str]:
+    """Block name -> generated markdown, for every result folder that exists."""
+    out = {}
+    for folder in sorted(RESULTS.glob("colour_*")):
+        f = folder / "summary.json"
+        if f.is_file():
+            out[folder.name] = table(f)
+    return out
+
+
+def rewrite(text: str, generated: dict[str, str]) -> str:
+    def sub(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in generated:
+            raise SystemExit(f"no results for generated block {name!r}")
+        return f"<!-- generated: {name} -->\n{generated[name]}\n<!-- end generated -->"
+
+    return re.sub(r"<!-- generated: (\S+) -->.*?<!-- end generated -->", sub, text, flags=re.S)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true")
+    args = p.parse_args(argv)
+    generated = blocks()
+    stale = []
+    for md in sorted(DOCS.rglob("*.md")):
+        text = md.read_text()
+        new = rewrite(text, generated)
+        if new != text:
+            stale.append(md)
+            if not args.check:
+                md.write_text(new)
+    for md in stale:
+        print(("out of date: " if args.check else "rewrote ") + str(md.relative_to(ROOT)))
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
