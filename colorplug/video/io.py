@@ -36,6 +36,12 @@ EXTRA_HINT = 'pip install "colorplug[video]"'
 _PATTERN_RE = re.compile(r"%(0?)(\d*)d")
 
 
+class VideoReadError(InputError):
+    """A video or image sequence cannot be read (not a video, truncated, corrupt)."""
+
+    kind = "bad_video"
+
+
 def require_av(what: str = "reading and writing video") -> Any:
     """Import PyAV, or explain which extra installs it."""
     try:
@@ -78,6 +84,14 @@ def pattern_files(pattern: str | os.PathLike) -> list[Path]:
     return [f for _, f in sorted(found)]
 
 
+def pattern_number(pattern: str | os.PathLike, file: str | os.PathLike) -> int:
+    """The frame number of a file a printf pattern matched."""
+    name = Path(pattern).name
+    m = _PATTERN_RE.search(name)
+    head, tail = name[:m.start()], name[m.end():]
+    return int(Path(file).name[len(head):len(Path(file).name) - len(tail)])
+
+
 def _natural_key(path: Path) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
 
@@ -93,9 +107,9 @@ def sequence_files(source: str | os.PathLike) -> list[Path]:
         files = sorted((f for f in source.iterdir()
                         if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
     else:
-        raise InputError(f"{source}: not a folder of frames or a frame pattern")
+        raise VideoReadError(f"{source}: not a folder of frames or a frame pattern")
     if not files:
-        raise InputError(f"{source}: no image frames found")
+        raise VideoReadError(f"{source}: no image frames found")
     return files
 
 
@@ -113,11 +127,12 @@ class VideoInfo:
     rotation: int              # degrees counter-clockwise applied to the pixels
     audio: str | None          # codec of the first audio stream, if any
     kind: str = "video"        # "video" or "sequence"
+    duration: float | None = None  # seconds the video stream lasts, when the file says
 
 
 def _decode_error(path: Path, exc: Exception, where: str = "") -> InputError:
     why = getattr(exc, "strerror", None) or str(exc)
-    return InputError(f"{path}: not a readable video{where} ({why})")
+    return VideoReadError(f"{path}: not a readable video{where} ({why})")
 
 
 def _rotation(frame: Any, stream: Any) -> int:
@@ -131,6 +146,18 @@ def _rotation(frame: Any, stream: Any) -> int:
     return int(round(angle / 90.0)) * 90 % 360
 
 
+def _stream_seconds(stream: Any) -> float | None:
+    """How long a video stream says it lasts (its duration, or Matroska's DURATION tag)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    try:
+        h, m, sec = tag.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except (AttributeError, ValueError):
+        return None
+
+
 def _upright(gray: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(gray, rotation // 90)) if rotation else gray
 
@@ -141,16 +168,16 @@ def probe(path: str | os.PathLike, *, fps: Fraction | None = None) -> VideoInfo:
     if not is_video_file(path) and (is_pattern(path) or path.is_dir()):
         return _probe_sequence(path, fps or DEFAULT_SEQUENCE_FPS)
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise VideoReadError(f"{path}: no such file")
     av = require_av()
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise InputError(f"{path}: has no video stream")
+                raise VideoReadError(f"{path}: has no video stream")
             stream = container.streams.video[0]
             first = next(container.decode(stream), None)
             if first is None:
-                raise InputError(f"{path}: no video frame could be decoded")
+                raise VideoReadError(f"{path}: no video frame could be decoded")
             rotation = _rotation(first, stream)
             ctx = stream.codec_context
             width, height = first.width, first.height
@@ -164,7 +191,8 @@ def probe(path: str | os.PathLike, *, fps: Fraction | None = None) -> VideoInfo:
                 if container.streams.audio else None
             return VideoInfo(path, width, height, Fraction(rate) if rate else Fraction(25),
                              Fraction(stream.time_base or first.time_base),
-                             stream.frames or None, sar, rotation, audio)
+                             stream.frames or None, sar, rotation, audio,
+                             duration=_stream_seconds(stream))
     except InputError:
         raise
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -172,10 +200,8 @@ def probe(path: str | os.PathLike, *, fps: Fraction | None = None) -> VideoInfo:
 
 
 def _probe_sequence(source: Path, fps: Fraction) -> VideoInfo:
-    from ..image import read_image
-
     files = sequence_files(source)
-    first = read_image(files[0])
+    first = _read_frame(files[0])
     return VideoInfo(source, first.shape[1], first.shape[0], fps, 1 / fps, len(files), None,
                      0, None, kind="sequence")
 
@@ -210,17 +236,32 @@ def read_frames(info: VideoInfo, *, skip: int = 0) -> Iterator[tuple[int, np.nda
                 yield pts, _upright(gray, info.rotation)
     except (av.FFmpegError, OSError) as exc:
         raise _decode_error(info.path, exc, f" (at frame {index})") from None
+    if info.frames and index < info.frames:  # the container promised more: cut short
+        raise VideoReadError(f"{info.path}: truncated or corrupt: {index} of its "
+                             f"{info.frames} frames could be decoded")
+    if not info.frames and info.duration and last is not None and info.rate:
+        end = float(last * info.time_base + 1 / info.rate)  # lenient: from 0, not the start
+        if end < info.duration - 2 / float(info.rate):
+            raise VideoReadError(f"{info.path}: truncated or corrupt: frames end at "
+                                 f"{end:.2f} s of its {info.duration:.2f} s")
+
+
+def _read_frame(path: Path) -> np.ndarray:
+    from ..image import read_image
+
+    try:
+        return read_image(path)
+    except InputError as exc:
+        raise VideoReadError(str(exc)) from None
 
 
 def _read_sequence(info: VideoInfo, skip: int) -> Iterator[tuple[int, np.ndarray]]:
-    from ..image import read_image
-
     for index, f in enumerate(sequence_files(info.path)):
         if index < skip:
             continue
-        frame = read_image(f)
+        frame = _read_frame(f)
         if frame.shape[:2] != (info.height, info.width):
-            raise InputError(f"{f}: frame is {frame.shape[1]}x{frame.shape[0]}, the sequence "
+            raise VideoReadError(f"{f}: frame is {frame.shape[1]}x{frame.shape[0]}, the sequence "
                              f"started at {info.width}x{info.height}")
         yield index, frame
 
