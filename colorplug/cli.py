@@ -181,12 +181,11 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     from . import get
     from .files import clean_stale_parts, find_images, write_bytes_atomic
     from .image import IMAGE_SUFFIXES, encode_image, medical, read_image
-
-    from .video.cli import is_video_job, run_video, single_reference
+    from .video.cli import check_image_args, is_video_job, run_video
 
     if is_video_job(args):  # a video or an image sequence (colorplug/video/cli.py)
         return run_video(args)
-    single_reference(args)
+    check_image_args(args)
     say = (lambda *a, **k: None) if args.quiet else print
     inputs = [Path(p) for p in args.inputs] + ([SAMPLE] if args.sample else [])
     if not inputs:

@@ -217,6 +217,18 @@ def test_bad_outputs_and_flags_are_named(tmp_path, capsys):
     assert "exactly one input" in capsys.readouterr().err
 
 
+def test_video_flags_on_images_are_refused_not_ignored(tmp_path, capsys, gray_image):
+    Image.fromarray(gray_image).save(tmp_path / "a.png")
+    for extra, message in [(["--resume"], "--skip-existing resumes"),
+                           (["--crf", "20"], "--crf applies to video"),
+                           (["--reference", "r.png", "--reference", "s.png"],
+                            "--reference is given once for images")]:
+        assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png"),
+                     "-b", "gray", *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()
+
+
 def run_cli(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "colorplug", *args], env=env,

@@ -51,7 +51,7 @@ def is_video_job(args: argparse.Namespace) -> bool:
     output = Path(args.output)
     return (any(is_video_file(p) or is_pattern(p) for p in args.inputs)
             or output.suffix.lower() in VIDEO_SUFFIXES or is_pattern(output)
-            or args.temporal != "off" or args.resume)
+            or args.temporal != "off")
 
 
 def _target(args: argparse.Namespace) -> tuple[str, Path]:
@@ -337,8 +337,16 @@ def _frames_present(work: Any, name_of: Callable[[int], str]) -> int:
     return done
 
 
-def single_reference(args: argparse.Namespace) -> None:
-    """Images take at most one --reference: turn the repeatable flag back into one path."""
+def check_image_args(args: argparse.Namespace) -> None:
+    """Refuse video-only flags for images; images take at most one --reference (the flag
+    repeats for video keyframes): turn it back into one path."""
+    for flag, given in (("--resume", args.resume), ("--codec", args.codec),
+                        ("--crf", args.crf is not None), ("--fps", args.fps)):
+        if given:
+            hint = " (for folders of images, --skip-existing resumes)" \
+                if flag == "--resume" else ""
+            raise PlanError(f"{flag} applies to video and image-sequence inputs or outputs"
+                            f"{hint}")
     refs = args.reference or []
     if len(refs) > 1:
         raise InputError("--reference is given once for images (several are keyframes for "
