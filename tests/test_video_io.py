@@ -48,7 +48,8 @@ def frame_gray(i: int, h: int = 48, w: int = 64) -> np.ndarray:
 
 
 def make_clip(path: Path, *, n: int = 20, rate=Fraction(25), audio: bool = True,
-              rotation: int | None = None, codec: str = "libx264", options=None) -> Path:
+              rotation: int | None = None, codec: str = "libx264", options=None,
+              sample_aspect: Fraction | None = None) -> Path:
     """Write a synthetic clip (and a 440 Hz tone as long as the video)."""
     with av.open(str(path), "w", options=options or {}) as c:
         v = c.add_stream(codec, rate=rate)
@@ -56,6 +57,8 @@ def make_clip(path: Path, *, n: int = 20, rate=Fraction(25), audio: bool = True,
         v.options = {"crf": "10"} if codec == "libx264" else {}
         if rotation is not None:
             v.set_display_rotation(rotation)
+        if sample_aspect is not None:
+            v.codec_context.sample_aspect_ratio = sample_aspect
         a = None
         if audio:
             a = c.add_stream("aac", rate=16000)
@@ -85,6 +88,7 @@ def read_video(path: Path):
     with av.open(str(path)) as c:
         v = c.streams.video[0]
         facts = {"rate": v.average_rate, "codec": v.codec_context.name,
+                 "sar": v.sample_aspect_ratio,
                  "size": (v.codec_context.width, v.codec_context.height),
                  "rotation": None}
         frames = []
@@ -111,7 +115,7 @@ def leftovers(folder: Path, keep: set[str]) -> list[str]:
 ])
 def test_clip_round_trips_frames_size_fps_and_audio(tmp_path, capsys, suffix, rate, codec,
                                                    audio_codec):
-    src = make_clip(tmp_path / "film.mp4", rate=rate)
+    src = make_clip(tmp_path / "film.mp4", rate=rate, sample_aspect=Fraction(4, 3))
     out = tmp_path / f"film_color{suffix}"
     assert main(["colorize", str(src), "-o", str(out), "-b", "gray",
                  "--segment-frames", "6"]) == 0
@@ -119,6 +123,8 @@ def test_clip_round_trips_frames_size_fps_and_audio(tmp_path, capsys, suffix, ra
     frames, facts, audio = read_video(out)
     assert len(frames) == 20 and facts["size"] == (64, 48) and facts["codec"] == codec
     assert facts["rate"] == rate  # exact, 30000/1001 included
+    if codec == "h264":  # anamorphic pixels stay so (VP9: see docs/video.md)
+        assert facts["sar"] == Fraction(4, 3)
     assert facts["audio_codec"] == audio_codec  # AAC remuxed; WebM takes Opus, transcoded
     assert audio == pytest.approx(20 / float(rate), abs=0.15)  # AAC frames: 64 ms here
     # the gray backend keeps the lightness: the frames come back in order

@@ -21,8 +21,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..outputs import ExistingPolicy, PlanError
-from .io import (OUTPUT_FORMATS, VIDEO_SUFFIXES, EncodeSettings, VideoInfo, VideoReadError,
-                 is_pattern, is_video_file, pattern_files, pattern_number, probe, read_frames,
+from .io import (KEEPS_SAMPLE_ASPECT, OUTPUT_FORMATS, VIDEO_SUFFIXES, EncodeSettings,
+                 VideoInfo, VideoReadError, is_pattern, is_video_file, pattern_files, pattern_number, probe, read_frames,
                  sequence_files)
 
 #: Frames per segment: what an interruption can lose at most.
@@ -257,6 +257,10 @@ def run_video(args: argparse.Namespace) -> int:
     if kind != "video" and info.audio and not args.quiet:
         print(f"colorplug: warning: {source}: its audio is not written to image frames",
               file=sys.stderr)
+    if info.sample_aspect and settings and settings.codec not in KEEPS_SAMPLE_ASPECT \
+            and not args.quiet:
+        print(f"colorplug: warning: {source}: its pixel aspect ratio {info.sample_aspect} is "
+              f"not kept by {settings.codec} (H.264 and H.265 keep it)", file=sys.stderr)
     if (info.width % 2 or info.height % 2) and settings and settings.pix_fmt == "yuv420p" \
             and not args.quiet:
         print(f"colorplug: warning: {source}: {info.width}x{info.height} is padded to even "

@@ -30,6 +30,8 @@ OUTPUT_FORMATS = {".mp4": ("mp4", "libx264"), ".m4v": ("mp4", "libx264"),
 #: Constant-quality defaults per codec (lower is better quality, larger files).
 DEFAULT_CRF = {"libx264": 20, "libx265": 24, "libvpx-vp9": 31, "libaom-av1": 30,
                "libsvtav1": 35}
+#: Encoders whose bitstream carries the pixel aspect ratio (PyAV cannot set a container's).
+KEEPS_SAMPLE_ASPECT = {"libx264", "libx265"}
 #: The frame rate of an image sequence when none is given.
 DEFAULT_SEQUENCE_FPS = Fraction(25)
 EXTRA_HINT = 'pip install "colorplug[video]"'
