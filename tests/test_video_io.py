@@ -215,6 +215,7 @@ def test_bad_outputs_and_flags_are_named(tmp_path, capsys):
              (["-o", str(tmp_path / "x.png")], "frame_%05d.png"),
              (["-o", str(tmp_path / "x_%03d.mp4")], "a frame pattern needs an image suffix"),
              (["-o", str(tmp_path / "x.mp4"), "--codec", "nope"], "--codec nope"),
+             (["-o", str(tmp_path / "x.webm"), "--codec", "libx264"], ".webm files cannot"),
              (["-o", str(tmp_path / "x.mp4"), "--fps", "-3"], "--fps must be a positive")]
     for extra, message in cases:
         assert main(["colorize", str(src), "-b", "gray", *extra]) == 2, extra

@@ -22,8 +22,8 @@ import numpy as np
 from ..errors import InputError
 from ..outputs import ExistingPolicy, PlanError
 from .io import (KEEPS_SAMPLE_ASPECT, OUTPUT_FORMATS, VIDEO_SUFFIXES, EncodeSettings,
-                 VideoInfo, VideoReadError, is_pattern, is_video_file, pattern_files, pattern_number, probe, read_frames,
-                 sequence_files)
+                 VideoInfo, VideoReadError, is_pattern, is_video_file, pattern_files,
+                 pattern_number, probe, read_frames, sequence_files)
 
 #: Frames per segment: what an interruption can lose at most.
 DEFAULT_SEGMENT_FRAMES = 250
@@ -278,7 +278,8 @@ def run_video(args: argparse.Namespace) -> int:
         sink = _FrameSink(work.frames_dir, name_of, done)
     if resumed and not args.quiet:
         print(f"colorplug: resuming {target} at frame {done}", file=sys.stderr)
-    bar = tqdm(total=info.frames, initial=done, desc=f"colorize ({name})", unit="frame",
+    total = info.frames or (round(info.duration * info.rate) if info.duration else None)
+    bar = tqdm(total=total, initial=done, desc=f"colorize ({name})", unit="frame",
                disable=args.quiet)
     stamps: deque[int] = deque()
 

@@ -289,6 +289,13 @@ class EncodeSettings:
             raise InputError(f"--codec {codec}: FFmpeg has no such encoder") from None
         if c.type != "video":
             raise InputError(f"--codec {codec}: not a video encoder")
+        import io as _io
+
+        with av.open(_io.BytesIO(), "w", format=fmt) as probe_out:
+            try:
+                probe_out.add_stream(codec)
+            except ValueError:
+                raise InputError(f"--codec {codec}: {output.suffix} files cannot hold it") from None
         formats = {f.name for f in (c.video_formats or ())}
         pix_fmt = "yuv420p" if not formats or "yuv420p" in formats else sorted(formats)[0]
         if crf is not None and not 0 <= crf <= 63:
@@ -321,6 +328,8 @@ class SegmentWriter:
         options = {}
         if settings.crf is not None:
             options["crf"] = str(settings.crf)
+        if settings.codec == "libx265":
+            options["x265-params"] = "log-level=error"
         if settings.codec == "libvpx-vp9":
             options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
         self._yuv = settings.pix_fmt.startswith("yuv")

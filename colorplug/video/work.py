@@ -72,7 +72,8 @@ class WorkFolder:
     def describe(self) -> str:
         segments = len(self.segments())
         frames = len(list(self.frames_dir.iterdir())) if self.frames_dir.is_dir() else 0
-        return f"{self.path} ({f'{segments} finished segments' if segments else f'{frames} frames'})"
+        done = f"{segments} finished segments" if segments else f"{frames} finished frames"
+        return f"{self.path} ({done})"
 
     # ------------------------------------------------------------------ life cycle
     def start(self, settings: dict, *, resume: bool, overwrite: bool) -> bool:
