@@ -249,13 +249,17 @@ def test_resume_continues_after_a_killed_run(tmp_path, make_plugin):
     work = tmp_path / ".out.mp4.colorplug-work"
     args = ["colorize", str(src), "-o", str(out), "-b", "slowtint", "--batch-size", "1",
             "--segment-frames", "4", "-q"]
+
+    def interrupt(proc: subprocess.Popen, segment: str, sig: int) -> None:
+        deadline = time.monotonic() + 120
+        while not (work / segment).exists():  # wait until that segment is finished
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(sig)
+
     proc = run_cli(args)
-    deadline = time.monotonic() + 120
-    while not (work / "seg_00000.nut").exists():  # the first segment is finished
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    interrupt(proc, "seg_00000.nut", signal.SIGKILL)
     proc.wait()
     assert not out.exists() and work.is_dir()  # no final file, the work is kept
 
@@ -266,11 +270,18 @@ def test_resume_continues_after_a_killed_run(tmp_path, make_plugin):
     changed = run_cli(args + ["--resume", "--crf", "30"])
     assert changed.wait() == 2 and "--crf differ" in changed.communicate()[1]
 
+    # Ctrl-C in a resumed run: a clear word and the work kept again
+    ctrl_c = run_cli(args + ["--resume"])
+    interrupt(ctrl_c, "seg_00002.nut", signal.SIGINT)
+    assert ctrl_c.wait() == 130
+    assert "run the same command with --resume to continue" in ctrl_c.communicate()[1]
+    assert not out.exists() and (work / "seg_00001.nut").exists()
+
     resumed = run_cli([a for a in args if a != "-q"] + ["--resume"])
     _, err = resumed.communicate()
     assert resumed.returncode == 0, err
     start = int(err.split("resuming")[1].split("at frame")[1].split()[0])
-    assert 4 <= start < 20 and start % 4 == 0
+    assert 12 <= start < 20 and start % 4 == 0
     frames, facts, audio = read_video(out)
     assert len(frames) == 20 and facts["rate"] == 25 and audio == pytest.approx(0.8, abs=0.08)
     assert not work.exists()

@@ -309,24 +309,21 @@ def run_video(args: argparse.Namespace) -> int:
                 tmp.unlink(missing_ok=True)
         else:
             _place_frames(work, kind, target, overwrite)
-    except KeyboardInterrupt:
-        bar.close()
-        sink.abort()
-        work.unlock()
-        _err(f"interrupted; the finished work is in {work.path}: run the same command with "
-             "--resume to continue")
-        return 130
     except BaseException as exc:
         bar.close()
         sink.abort()
         finished = work.frames_done() if kind == "video" else _frames_present(work, name_of)
         if isinstance(exc, VideoReadError) or not finished:
             work.remove()  # nothing a resume could use: leave nothing behind
-        else:
-            work.unlock()
-            if isinstance(exc, Exception):
-                _err(f"the finished work is kept in {work.path}: fix the problem below and "
-                     "run the same command with --resume to continue")
+            raise
+        work.unlock()
+        if isinstance(exc, KeyboardInterrupt):
+            _err(f"interrupted; {finished} finished frames are kept in {work.path}: run the "
+                 "same command with --resume to continue")
+            return 130
+        if isinstance(exc, Exception):
+            _err(f"{finished} finished frames are kept in {work.path}: fix the problem below "
+                 "and run the same command with --resume to continue")
         raise
     work.remove()
     say(f"{done + written} frames colorized" + (f" ({written} in this run)" if resumed else "")

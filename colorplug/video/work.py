@@ -21,8 +21,8 @@ from ..files import _pid_alive, clean_stale_parts, move_into_place, temporary_be
 
 WORK_SUFFIX = ".colorplug-work"
 #: The flag each setting comes from, to name it when a resume does not match.
-FLAGS = {"input": "the input", "target": "-o/--output", "backend": "--backend",
-         "temporal": "--temporal", "references": "--reference", "codec": "--codec",
+FLAGS = {"input": "the input", "input_stamp": "the input file's size or date",
+         "target": "-o/--output", "backend": "--backend", "temporal": "--temporal", "references": "--reference", "codec": "--codec",
          "crf": "--crf", "segment_frames": "--segment-frames", "fps": "--fps",
          "intensity_range": "--intensity-range", "output_format": "--output-format",
          "version": "the colorplug version"}
