@@ -181,7 +181,11 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     from . import get
     from .files import clean_stale_parts, find_images, write_bytes_atomic
     from .image import IMAGE_SUFFIXES, encode_image, medical, read_image
+    from .video.cli import check_image_args, is_video_job, run_video
 
+    if is_video_job(args):  # a video or an image sequence (colorplug/video/cli.py)
+        return run_video(args)
+    check_image_args(args)
     say = (lambda *a, **k: None) if args.quiet else print
     inputs = [Path(p) for p in args.inputs] + ([SAMPLE] if args.sample else [])
     if not inputs:
@@ -457,8 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("plugins", help="loaded, disabled and failed plugins")
     s = sub.add_parser("info", help="details of one backend")
     s.add_argument("name")
-    s = sub.add_parser("colorize", help="colorize image files and folders")
-    s.add_argument("inputs", nargs="*", help="image files or folders (searched recursively)")
+    s = sub.add_parser("colorize", help="colorize image files and folders, videos and image "
+                       "sequences")
+    s.add_argument("inputs", nargs="*", help="image files or folders (searched recursively); "
+                   "a video file or a frame pattern (frame_%%05d.png)")
     s.add_argument("-o", "--output", required=True,
                    help="output file (one input; its suffix picks the format) or folder (a "
                    "name without a suffix; files keep their names and relative paths)")
@@ -466,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-b", "--backend", default=None,
                    help="backend name (default: best shipped); NAME?key=value&... passes "
                    "backend options, e.g. 'fusion?working_size=512' (see colorplug info NAME)")
-    s.add_argument("--reference", help="colour reference image (backends that use one)")
+    s.add_argument("--reference", action="append", help="colour reference image (backends "
+                   "that use one); for video repeatable: keyframe references")
     s.add_argument("--hints", help="colour hints image (backends that take hints)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--output-dtype", default="uint8", choices=["uint8", "uint16", "float32"],
@@ -490,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(tcp://HOST:PORT); a task per file, zarr / TIFF stacks to NAME.zarr "
                    "(needs the dask extra; see docs/scale-out.md)")
     s.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    from .video.cli import add_arguments as add_video_arguments
+
+    add_video_arguments(s)  # --temporal, --codec, --crf, --fps, --resume (docs/video.md)
     sub.add_parser("train", help="train a backend: colorplug train BACKEND --data DIR --out FILE",
                    add_help=False)
     s = sub.add_parser("eval", help="evaluate backends on colour photos")

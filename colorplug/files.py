@@ -80,18 +80,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool 
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if the destination exists: no silent overwrite
-            except FileExistsError:
-                raise FileExistsError(f"{str(path)!r} exists; pass overwrite to replace it"
-                                      ) from None
-            except OSError:  # file systems without hard links
-                if path.exists():
-                    raise FileExistsError(f"{str(path)!r} exists") from None
-                os.replace(tmp, path)
+        move_into_place(tmp, path, overwrite=overwrite)
     except FileExistsError:
         raise
     except OSError as exc:
@@ -99,6 +88,41 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool 
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def move_into_place(tmp: str | os.PathLike, path: str | os.PathLike, *,
+                    overwrite: bool = False) -> None:
+    """Rename a finished temporary file in `path`'s folder to `path` in one step, so a
+    reader sees the whole file or none. Without `overwrite` an existing `path` is never
+    replaced (FileExistsError), also if it appears meanwhile; `tmp` is then left to the
+    caller."""
+    tmp, path = Path(tmp), Path(path)
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # fails if the destination exists: no silent overwrite
+    except FileExistsError:
+        raise FileExistsError(f"{str(path)!r} exists; pass overwrite to replace it") from None
+    except OSError:  # file systems without hard links
+        if path.exists() or path.is_symlink():
+            raise FileExistsError(f"{str(path)!r} exists") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def temporary_beside(path: str | os.PathLike) -> Path:
+    """A fresh hidden temporary name in `path`'s folder (``.NAME.PID.RANDOM.part``), which
+    `clean_stale_parts` removes once its process is gone."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part",
+                               dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get normal permissions
+    return Path(tmp)
 
 
 def find_images(paths: Sequence[str | os.PathLike] | str | os.PathLike,
