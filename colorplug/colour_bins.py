@@ -149,7 +149,7 @@ def normalised_entropy(logits: Any) -> Any:
 
 
 def check_decoding_options(temperature: Any, saturation: Any, bins: bool) -> None:
-    """The `temperature` and `saturation` options of a bins backend: numbers in [0, 10],
+    """The `temperature` and `saturation` options: numbers in [0, 10]; temperature is
     refused (clearly) for weights that regress a*b*."""
     from .errors import InputError
 
@@ -157,9 +157,9 @@ def check_decoding_options(temperature: Any, saturation: Any, bins: bool) -> Non
         if value is not None and (isinstance(value, bool) or
                                   not isinstance(value, (int, float)) or not 0 <= value <= 10):
             raise InputError(f"{name} must be a number in [0, 10]; got {value!r}")
-    if not bins and (temperature is not None or saturation is not None):
-        raise InputError("temperature and saturation apply to weights trained with "
-                         "--colour-loss bins; these weights regress a*b* directly")
+    if not bins and temperature is not None:
+        raise InputError("temperature applies to weights trained with --colour-loss bins; "
+                         "these weights regress a*b* directly (saturation works with both)")
 
 
 def decode(logits: Any, centres: Any, temperature: float, saturation: float) -> Any:

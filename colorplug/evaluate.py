@@ -106,11 +106,27 @@ def load_photos(data: Sequence[str | Path] | str | Path, *, names: set[str] | No
     return photos
 
 
+def _option_value(text: str) -> Any:
+    """An option's text as the value it spells: true/false, an integer, a decimal number
+    (``temperature=0.38``), else the text itself (a path, a name)."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if low not in ("nan", "inf", "-inf", "infinity", "-infinity") else text
+
+
 def parse_backend_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
     """``NAME`` or ``LABEL=NAME?key=value&key=value`` -> (label, name, options).
 
     Options are passed to `colorplug.get` (e.g. ``cgan-resnet=cgan?weights=g.safetensors``,
-    ``warp=exemplar?refine=false``); "true"/"false" and integers are converted.
+    ``warp=exemplar?refine=false``, ``fusion?temperature=0.2``); "true"/"false", integers
+    and decimal numbers are converted.
     """
     label, _, rest = spec.partition("=") if "=" in spec.split("?")[0] else (spec.split("?")[0], "", spec)
     name, _, query = rest.partition("?")
@@ -120,9 +136,7 @@ def parse_backend_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
         if not sep or not key:
             from .errors import InputError
             raise InputError(f"backend option {item!r} in {spec!r} is not key=value")
-        low = value.lower()
-        options[key] = (True if low == "true" else False if low == "false"
-                        else int(value) if value.lstrip("-").isdigit() else value)
+        options[key] = _option_value(value)
     return label, name, options
 
 

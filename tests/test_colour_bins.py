@@ -9,6 +9,7 @@ import torch
 import colorplug
 from colorplug import color, colour_bins, weights
 from colorplug.backends.cgan.model import GeneratorConfig, build_generator
+from colorplug.backends.fusion.colorizer import FusionWeights
 from colorplug.backends.fusion.model import FusionConfig, FusionNet
 
 
@@ -121,7 +122,16 @@ def test_fusion_bins_weights_colour_and_keep_lightness(tmp_path, centres):
 
 def test_decoding_options_are_checked(tmp_path, centres):
     with pytest.raises(colorplug.InputError, match="--colour-loss bins"):
-        colorplug.get("fusion", device="cpu", temperature=0.5)  # shipped v1: regression
+        colorplug.get("fusion", weights=FusionWeights.PHOTOS_W025_V1, device="cpu",
+                      temperature=0.5)  # v1 regresses a*b*
+    # saturation is a chroma gain for any weights: 0 is gray, 2 doubles the chroma
+    gray = np.tile(np.linspace(40, 220, 64, dtype=np.uint8), (32, 1))
+    plain = colorplug.get("fusion", weights=FusionWeights.PHOTOS_W025_V1, device="cpu").colorize(gray)
+    double = colorplug.get("fusion", weights=FusionWeights.PHOTOS_W025_V1, device="cpu",
+                           saturation=2.0).colorize(gray)
+    c1 = np.hypot(*color.rgb_to_lab(plain / 255.0)[..., 1:].transpose(2, 0, 1)).mean()
+    c2 = np.hypot(*color.rgb_to_lab(double / 255.0)[..., 1:].transpose(2, 0, 1)).mean()
+    assert 1.6 < c2 / c1 < 2.1
     path = _bins_fusion(tmp_path, centres, [20, -60])
     with pytest.raises(colorplug.InputError, match=r"temperature must be a number in \[0, 10\]"):
         colorplug.get("fusion", weights=str(path), device="cpu", temperature="hot")
@@ -148,7 +158,7 @@ def test_cgan_bins_generator_decodes(tmp_path, centres):
     lab = color.rgb_to_lab(out / 255.0)
     assert np.median(lab[..., 2]) < -30  # blue came out
     with pytest.raises(colorplug.InputError, match="--colour-loss bins"):
-        colorplug.get("cgan", device="cpu", saturation=1.2)
+        colorplug.get("cgan", device="cpu", temperature=0.2)
 
 
 @pytest.mark.parametrize("backend,extra", [

@@ -88,6 +88,9 @@ def test_backend_specs_with_options():
     assert ev.parse_backend_spec("u=cgan?weights=/w/g.safetensors&working_size=256") == \
         ("u", "cgan", {"weights": "/w/g.safetensors", "working_size": 256})
     assert ev.parse_backend_spec("transfer?x=false") == ("transfer", "transfer", {"x": False})
+    # decimals are numbers (fusion?temperature=0.38); nan / inf and paths stay text
+    assert ev.parse_backend_spec("fusion?temperature=0.38&saturation=1e0&w=a.b&z=nan") == \
+        ("fusion", "fusion", {"temperature": 0.38, "saturation": 1.0, "w": "a.b", "z": "nan"})
     with pytest.raises(colorplug.InputError, match="key=value"):
         ev.parse_backend_spec("a=b?novalue")
 

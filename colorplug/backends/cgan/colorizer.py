@@ -62,7 +62,7 @@ class CGANColorizer(ChromaColorizer):
         if self.bins:
             return colour_bins.decode(output, self.model.bin_centres, self.temperature,
                                       self.saturation)
-        return signed_unit_to_ab(output.float())
+        return signed_unit_to_ab(output.float()) * self.saturation
 
     @torch.inference_mode()
     def predict_ab(self, lums: list[np.ndarray]) -> np.ndarray:

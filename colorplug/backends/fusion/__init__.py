@@ -21,7 +21,7 @@ INFO = BackendInfo(
     options={"working_size": "longest side chroma is predicted at (multiple of 8, >= 32)", "batch_size": "images of one working shape run through the network together",
              "temperature": "bins weights: annealed-mean temperature (1 = mean, cautious; "
                             "-> 0 = mode, colourful); default from the weights",
-             "saturation": "bins weights: chroma gain after decoding; default from the weights"},
+             "saturation": "chroma gain on the predicted a*b* (1 = as trained); default from the weights"},
 )
 
 

@@ -56,7 +56,7 @@ class FusionColorizer(ChromaColorizer):
         """Network output -> a*b* (N, 2, h, w): bins by the annealed mean at `temperature`,
         times `saturation`; regression weights map [0, 1] back to a*b*."""
         if not self.bins:
-            return unit_interval_to_ab(output.float())
+            return unit_interval_to_ab(output.float()) * self.saturation
         return colour_bins.decode(output, self.model.bin_centres, self.temperature,
                                   self.saturation)
 
