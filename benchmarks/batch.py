@@ -1,12 +1,17 @@
-"""Folder throughput, batched + background I/O (current) vs one image at a time (an older
-checkout), side by side in one run, and the largest difference between their outputs.
+"""Folder throughput of the current code beside older checkouts, side by side in one run,
+and the largest difference between their outputs.
 
-    python benchmarks/batch.py --baseline /path/to/old/checkout --images 64 --side 256 \
+    python benchmarks/batch.py --baseline before_batching=/path/to/af4a503 \
+        --baseline main=/path/to/addd78b --images 64 --side 256 \
         --json benchmarks/results/batch.json
+
+(``--baseline PATH`` alone is labelled "baseline"; the speedups are current / each.)
 
 Both run `colorplug colorize FOLDER -o OUT -b fusion` in fresh processes, alternating, with
 the same thread count; images/s covers decode, colorize, encode and write: it is
-(N - 8) / (time for N images - time for 8 images), so process start and model load cancel.
+(N - F) / (time for N images - time for F images), F = 16 by default (two chunks, so the
+short run overlaps I/O and network like the long one), so process start and model load
+cancel.
 """
 from __future__ import annotations
 
@@ -46,8 +51,10 @@ def run(root: Path, src: Path, out: Path, backend: str, threads: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--baseline", type=Path, required=True)
+    ap.add_argument("--baseline", action="append", required=True,
+                    help="[LABEL=]PATH of an older checkout; repeat for several")
     ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--few", type=int, default=16, help="images of the short run")
     ap.add_argument("--side", type=int, default=256)
     ap.add_argument("--backend", default="fusion")
     ap.add_argument("--threads", type=int, default=2)
@@ -56,24 +63,32 @@ def main() -> None:
     args = ap.parse_args()
     from PIL import Image
 
-    roots = {"current": Path(__file__).resolve().parents[1], "baseline": args.baseline.resolve()}
+    roots = {"current": Path(__file__).resolve().parents[1]}
+    for spec in args.baseline:
+        label, _, path = spec.rpartition("=")
+        roots[label or "baseline"] = Path(path).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         make_images(tmp / "many", args.images, args.side)
-        make_images(tmp / "few", 8, args.side)
+        make_images(tmp / "few", args.few, args.side)
         times = {k: [] for k in roots}
         for _ in range(args.repeats):
             for label, root in roots.items():
                 few = run(root, tmp / "few", tmp / f"few_{label}", args.backend, args.threads)
                 total = run(root, tmp / "many", tmp / f"out_{label}", args.backend, args.threads)
-                times[label].append((args.images - 8) / max(total - few, 1e-3))
-        diff = max(int(np.abs(np.asarray(Image.open(tmp / "out_current" / p.name), int)
-                              - np.asarray(Image.open(tmp / "out_baseline" / p.name), int)).max())
-                   for p in sorted((tmp / "out_current").glob("*.png")))
+                times[label].append((args.images - args.few) / max(total - few, 1e-3))
+        diff = {label: max(int(np.abs(np.asarray(Image.open(tmp / "out_current" / p.name), int)
+                                      - np.asarray(Image.open(tmp / f"out_{label}" / p.name),
+                                                   int)).max())
+                           for p in sorted((tmp / "out_current").glob("*.png")))
+                for label in roots if label != "current"}
     rate = {k: float(np.median(v)) for k, v in times.items()}
-    result = {"backend": args.backend, "images": args.images, "side": args.side,
+    result = {"backend": args.backend, "images": args.images, "few": args.few, "side": args.side,
               "threads": args.threads, "images_per_s": rate, "runs": times,
-              "speedup": rate["current"] / rate["baseline"], "max_abs_diff_8bit": diff}
+              "speedup": {k: rate["current"] / rate[k] for k in roots if k != "current"},
+              "pairwise_speedup": {k: [c / b for c, b in zip(times["current"], times[k])]
+                                   for k in roots if k != "current"},
+              "max_abs_diff_8bit": diff}
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
