@@ -11,13 +11,16 @@ Both run `colorplug colorize FOLDER -o OUT -b fusion` in fresh processes, altern
 the same thread count; images/s covers decode, colorize, encode and write: it is
 (N - F) / (time for N images - time for F images), F = 16 by default (two chunks, so the
 short run overlaps I/O and network like the long one), so process start and model load
-cancel.
+cancel. Images per CPU-second (user + system time of the process, same differencing) is
+reported beside it: on a machine shared with other work it says how much each image
+costs even when the wall clock says more about the neighbours.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,13 +43,19 @@ def make_images(folder: Path, n: int, side: int) -> None:
         Image.fromarray((field * 255).astype(np.uint8)).save(folder / f"img{i:03d}.png")
 
 
-def run(root: Path, src: Path, out: Path, backend: str, threads: int) -> float:
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(root: Path, src: Path, out: Path, backend: str, threads: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one CLI run."""
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": str(threads)}
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu_of_children()
     subprocess.run([sys.executable, "-m", "colorplug", "colorize", str(src), "-o", str(out),
                     "-b", backend, "--device", "cpu", "-q"], env=env, check=True, cwd=root)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, _cpu_of_children() - cpu
 
 
 def main() -> None:
@@ -72,11 +81,15 @@ def main() -> None:
         make_images(tmp / "many", args.images, args.side)
         make_images(tmp / "few", args.few, args.side)
         times = {k: [] for k in roots}
+        per_cpu = {k: [] for k in roots}
         for _ in range(args.repeats):
             for label, root in roots.items():
-                few = run(root, tmp / "few", tmp / f"few_{label}", args.backend, args.threads)
-                total = run(root, tmp / "many", tmp / f"out_{label}", args.backend, args.threads)
+                few, few_cpu = run(root, tmp / "few", tmp / f"few_{label}", args.backend,
+                                   args.threads)
+                total, total_cpu = run(root, tmp / "many", tmp / f"out_{label}", args.backend,
+                                       args.threads)
                 times[label].append((args.images - args.few) / max(total - few, 1e-3))
+                per_cpu[label].append((args.images - args.few) / max(total_cpu - few_cpu, 1e-3))
         diff = {label: max(int(np.abs(np.asarray(Image.open(tmp / "out_current" / p.name), int)
                                       - np.asarray(Image.open(tmp / f"out_{label}" / p.name),
                                                    int)).max())
@@ -88,6 +101,8 @@ def main() -> None:
               "speedup": {k: rate["current"] / rate[k] for k in roots if k != "current"},
               "pairwise_speedup": {k: [c / b for c, b in zip(times["current"], times[k])]
                                    for k in roots if k != "current"},
+              "images_per_cpu_s": {k: float(np.median(v)) for k, v in per_cpu.items()},
+              "cpu_runs": per_cpu, "load_average_after": os.getloadavg(),
               "max_abs_diff_8bit": diff}
     print(json.dumps(result, indent=2))
     if args.json:

@@ -87,3 +87,16 @@ def test_an_image_the_machine_cannot_fit_is_a_resource_error():
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "5000x6000 image" in proc.stdout and "GB are needed" in proc.stdout
     assert issubclass(colorplug.ResourceError, MemoryError)  # `except MemoryError` still works
+
+
+def test_reference_converted_in_strips_equals_whole():
+    from colorplug import color
+    from colorplug.image import prepare_reference
+
+    ref = np.random.default_rng(2).integers(0, 256, (1100, 1000, 3), dtype=np.uint8)
+    lab = prepare_reference(ref)  # two strips
+    assert lab.dtype == np.float32 and lab.shape == ref.shape
+    assert np.array_equal(lab, color.rgb_to_lab(ref.astype(np.float32) / np.float32(255)))
+    gray = np.repeat(ref[..., :1], 3, axis=-1)
+    with pytest.raises(colorplug.GrayscaleReferenceError, match="no colour"):
+        prepare_reference(gray)
