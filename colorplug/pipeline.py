@@ -43,7 +43,6 @@ class _Upsampler:
         import cv2
 
         small = np.ascontiguousarray(small, dtype=np.float32)
-        self.out_h = out_h
         self.planes = [cv2.resize(np.ascontiguousarray(small[..., c]), (out_w, small.shape[0]),
                                   interpolation=cv2.INTER_LINEAR)
                        .reshape(small.shape[0], out_w) for c in range(small.shape[2])]

@@ -2,8 +2,8 @@
 
 8-bit images are read through Pillow; 16-bit PNG (gray, RGB, RGBA) through OpenCV, because
 Pillow reads 16-bit colour PNG as 8-bit and cannot write it. PNG is written by OpenCV
-(faster, with zlib's run-length strategy), other formats by Pillow; TIFF through tifffile (any
-dtype, float32 included). JPEG EXIF orientation is applied to the pixels on read, so
+(faster, with zlib's run-length strategy), other formats by Pillow; TIFF through tifffile
+(any dtype, float32 included). JPEG EXIF orientation is applied to the pixels on read, so
 outputs are upright and carry no orientation tag.
 """
 from __future__ import annotations
