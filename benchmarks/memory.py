@@ -1,8 +1,11 @@
 """Peak memory of colorizing one huge image in a fresh process (import + model + colorize),
 for gray and RGB uint8 inputs, side by side with an older checkout of colorplug.
 
-    python benchmarks/memory.py --sizes 4096 8192 --baseline /path/to/old/checkout \
+    python benchmarks/memory.py --sizes 4096 8192 --baseline main=/path/to/old/checkout \
         --json benchmarks/results/memory.json
+
+(``--baseline [LABEL=]PATH`` may be repeated; ``--limit-gb`` runs each child under an
+address-space limit, to see what an image that does not fit becomes.)
 
 Each measurement is a new Python process; its peak RSS (ru_maxrss) is reported in MB.
 """
@@ -52,13 +55,15 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192])
     ap.add_argument("--kinds", nargs="+", default=["gray", "rgb"])
     ap.add_argument("--backend", default="fusion")
-    ap.add_argument("--baseline", type=Path, help="an older checkout to compare with")
+    ap.add_argument("--baseline", action="append", default=[],
+                    help="[LABEL=]PATH of an older checkout to compare with; repeatable")
     ap.add_argument("--limit-gb", type=float, default=0, help="RLIMIT_AS for the child")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     roots = {"current": Path(__file__).resolve().parents[1]}
-    if args.baseline:
-        roots["baseline"] = args.baseline.resolve()
+    for spec in args.baseline:
+        label, _, path = spec.rpartition("=")
+        roots[label or "baseline"] = Path(path).resolve()
     rows = []
     for side in args.sizes:
         for kind in args.kinds:
@@ -78,7 +83,7 @@ def main() -> None:
                                                        "status": "benchmark failed"}
                 row["code"] = label
                 rows.append(row)
-                print(f"{label:<9} {kind:<5} {side:>6}²  peak {row.get('peak_rss_mb', '?'):>6} MB"
+                print(f"{label:<16} {kind:<5} {side:>6}²  peak {row.get('peak_rss_mb', '?'):>6} MB"
                       f"  {row['status']}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

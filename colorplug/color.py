@@ -96,6 +96,62 @@ def lab_to_rgb_in_gamut(lab: np.ndarray) -> np.ndarray:
     return np.clip(linear_to_srgb(np.clip(lin, 0, 1)), 0, 1)
 
 
+def lab_to_linear_in_gamut(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """L*, a*, b* planes -> linear sRGB (3, ...) float32 in [0, 1], gamut-mapped as
+    `lab_to_rgb_in_gamut` does (chroma reduced towards the gray of the same Y, L* kept).
+
+    The fast path of the colorize pipeline: float32 planes, Y taken straight from L*, and
+    the gamut mapping computed only for the pixels outside the sRGB gamut.
+    """
+    f32 = np.float32
+    fy = (np.asarray(lightness, f32) + f32(16.0)) / f32(116.0)
+    fx = fy + np.asarray(a, f32) / f32(500.0)
+    fz = fy - np.asarray(b, f32) / f32(200.0)
+
+    def finv(t: np.ndarray) -> np.ndarray:
+        return np.where(t > f32(0.2068966), t * t * t, (t - f32(16.0 / 116.0)) / f32(_KAPPA))
+
+    y = np.clip(finv(fy) * f32(WHITE_D65[1]), 0, 1)
+    x, z = finv(fx) * f32(WHITE_D65[0]), finv(fz) * f32(WHITE_D65[2])
+    m = RGB_FROM_XYZ.astype(f32)
+    lin = np.empty((3,) + y.shape, f32)
+    for c in range(3):
+        np.multiply(x, m[c, 0], out=lin[c])
+        lin[c] += m[c, 1] * y
+        lin[c] += m[c, 2] * z
+    low, high = lin.min(axis=0), lin.max(axis=0)
+    outside = np.flatnonzero((low < 0) | (high > 1))
+    if outside.size:  # mix with gray of the same Y, just enough to fit (see lab_to_rgb_in_gamut)
+        flat = lin.reshape(3, -1)
+        yo, lo, hi = y.reshape(-1)[outside], low.reshape(-1)[outside], high.reshape(-1)[outside]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.minimum(np.where(hi > 1, (1 - yo) / (hi - yo), f32(1)),
+                           np.where(lo < 0, yo / (yo - lo), f32(1)))
+        t = np.nan_to_num(np.clip(t, 0, 1), nan=0.0).astype(f32)
+        sub = flat[:, outside]
+        flat[:, outside] = yo + t * (sub - yo)
+    return np.clip(lin, 0, 1, out=lin)
+
+
+#: Entries of the linear -> 8-bit sRGB table: a step of 1/65535 in linear light moves the
+#: encoded value by at most 12.92/65535 of full scale, 1/20 of an 8-bit step.
+_SRGB8_STEPS = 1 << 16
+_srgb8_table: np.ndarray | None = None
+
+
+def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
+    """Linear sRGB in [0, 1] -> 8-bit encoded sRGB, through a table instead of a power
+    per value (within 1/255 of ``rint(255 * linear_to_srgb(x))``)."""
+    global _srgb8_table
+    if _srgb8_table is None:
+        grid = np.arange(_SRGB8_STEPS, dtype=np.float64) / (_SRGB8_STEPS - 1)
+        _srgb8_table = np.rint(255.0 * linear_to_srgb(grid)).astype(np.uint8)
+    index = np.multiply(linear, np.float32(_SRGB8_STEPS - 1), dtype=np.float32)
+    index += np.float32(0.5)
+    np.clip(index, 0, _SRGB8_STEPS - 1, out=index)
+    return _srgb8_table[index.astype(np.uint16)]
+
+
 def lightness_from_gray(gray: np.ndarray) -> np.ndarray:
     """L* of a neutral sRGB gray value in [0, 1] (Y of R=G=B is the linear value itself)."""
     gray = np.asarray(gray)

@@ -19,7 +19,7 @@ import numpy as np
 from . import color
 from .errors import (BackendError, IgnoredInputWarning, InputError, MissingHintsError,
                      MissingReferenceError, ResourceError)
-from .image import OUTPUT_DTYPES, Prepared, finish, prepare, prepare_reference
+from .image import OUTPUT_DTYPES, Prepared, convert_dtype, prepare, prepare_reference
 from .protocol import BackendInfo
 
 STRIP_PIXELS = 1 << 20  # pixels recombined at a time
@@ -34,34 +34,60 @@ def _axis_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return i0, i1, (src - i0).astype(np.float32)
 
 
+class _Upsampler:
+    """Bilinear resampling (half-pixel centres) of a small (h, w, C) map to (H, W, C),
+    handed out by row strips: the horizontal pass runs once over the h small rows
+    (OpenCV), the vertical pass per strip, so no full-size map ever exists."""
+
+    def __init__(self, small: np.ndarray, out_h: int, out_w: int) -> None:
+        import cv2
+
+        small = np.ascontiguousarray(small, dtype=np.float32)
+        self.planes = [cv2.resize(np.ascontiguousarray(small[..., c]), (out_w, small.shape[0]),
+                                  interpolation=cv2.INTER_LINEAR)
+                       .reshape(small.shape[0], out_w) for c in range(small.shape[2])]
+        self.y0, self.y1, self.wy = _axis_weights(out_h, small.shape[0])
+
+    def rows(self, r0: int, r1: int) -> list[np.ndarray]:
+        """Channel planes (r1 - r0, W) of rows r0:r1 of the resized map."""
+        y0, y1, wy = self.y0[r0:r1], self.y1[r0:r1], self.wy[r0:r1, None]
+        out = []
+        for plane in self.planes:
+            top = plane[y0]
+            bottom = plane[y1]
+            bottom -= top
+            bottom *= wy
+            bottom += top
+            out.append(bottom)
+        return out
+
+
 def upsample_rows(small: np.ndarray, out_h: int, out_w: int, r0: int, r1: int) -> np.ndarray:
     """Rows r0:r1 of `small` (h, w, C) resized bilinearly to (out_h, out_w, C).
 
     Equals ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``.
     """
-    h, w = small.shape[:2]
-    y0, y1, wy = _axis_weights(out_h, h)
-    x0, x1, wx = _axis_weights(out_w, w)
-    y0, y1, wy = y0[r0:r1], y1[r0:r1], wy[r0:r1, None, None]
-    rows = small[y0] * (1 - wy) + small[y1] * wy  # (rows, w, C)
-    wx = wx[None, :, None]
-    return rows[:, x0] * (1 - wx) + rows[:, x1] * wx
+    return np.stack(_Upsampler(small, out_h, out_w).rows(r0, r1), axis=-1)
 
 
 def recombine(lightness: np.ndarray, ab_small: np.ndarray, alpha: np.ndarray | None,
               output_dtype: str) -> np.ndarray:
     """Full-size L* + low-resolution a*b* -> output image of the input's size."""
     h, w = lightness.shape
-    ab_small = np.asarray(ab_small, dtype=np.float32)
     channels = 4 if alpha is not None else 3
     out = np.empty((h, w, channels), dtype=np.dtype(output_dtype))
+    ab = _Upsampler(ab_small, h, w)
     step = max(1, STRIP_PIXELS // max(w, 1))
     for r0 in range(0, h, step):
         r1 = min(h, r0 + step)
-        ab = upsample_rows(ab_small, h, w, r0, r1)
-        lab = np.concatenate([lightness[r0:r1, :, None], ab], axis=-1)
-        rgb = color.lab_to_rgb_in_gamut(lab)
-        out[r0:r1] = finish(rgb, None if alpha is None else alpha[r0:r1], output_dtype)
+        a, b = ab.rows(r0, r1)
+        linear = color.lab_to_linear_in_gamut(lightness[r0:r1], a, b)
+        for c in range(3):
+            out[r0:r1, :, c] = (color.linear_to_srgb8(linear[c]) if output_dtype == "uint8"
+                                else convert_dtype(color.linear_to_srgb(linear[c]),
+                                                  output_dtype))
+        if alpha is not None:
+            out[r0:r1, :, 3] = convert_dtype(alpha[r0:r1], output_dtype)
     return out
 
 

@@ -9,6 +9,8 @@ against the file that caused it.
 """
 from __future__ import annotations
 
+import contextlib
+import sys
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +35,21 @@ def _describe(exc: BaseException) -> str:
 
     return str(exc) if isinstance(exc, (ColorplugError, OSError)) else \
         f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def _one_thread_for_io(busy: bool):
+    """While the I/O threads decode, recombine and encode beside the network, torch runs
+    one intra-op thread fewer (if it has several), so the two do not fight for cores."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if busy and torch is not None else 1
+    if threads > 1:
+        torch.set_num_threads(threads - 1)
+    try:
+        yield
+    finally:
+        if threads > 1:
+            torch.set_num_threads(threads)
 
 
 def run_plan(items: Sequence[Planned], *, load: Callable[[Planned], Any],
@@ -89,7 +106,8 @@ def run_plan(items: Sequence[Planned], *, load: Callable[[Planned], Any],
         return result
 
     writes: list[Future] = []
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="colorplug-io") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="colorplug-io") as pool, \
+            _one_thread_for_io(len(chunks) > 1):
         loading = [pool.submit(safe_load, item) for item in chunks[0]] if chunks else []
         for index in range(len(chunks)):
             loaded = [f.result() for f in loading]

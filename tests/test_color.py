@@ -72,3 +72,30 @@ def test_gamut_mapping_keeps_lightness_and_hue():
     hue_out = np.arctan2(back[0, 2], back[0, 1])
     # desaturating in linear light keeps the dominant wavelength; Lab hue drifts a little
     assert abs(hue_in - hue_out) < 0.3 and np.hypot(*back[0, 1:]) > 20
+
+
+def test_pipeline_fast_path_matches_the_float64_reference():
+    """The colorize pipeline's float32 Lab -> sRGB (planes, gamut mapping only where needed,
+    8-bit table) stays within one 8-bit step of `lab_to_rgb_in_gamut` in float64."""
+    rng = np.random.default_rng(3)
+    n = 200_000
+    lab = np.stack([rng.uniform(0, 100, n), rng.uniform(-128, 127, n),
+                    rng.uniform(-128, 127, n)], -1)
+    lab[:50, 0], lab[50:100, 0], lab[100:150, 1:] = 0.0, 100.0, 0.0  # black, white, grays
+    ref = color.lab_to_rgb_in_gamut(lab)
+    linear = color.lab_to_linear_in_gamut(lab[:, 0], lab[:, 1], lab[:, 2])
+    assert linear.dtype == np.float32 and linear.shape == (3, n)
+    assert np.abs(color.linear_to_srgb(linear).T - ref).max() < 1e-4
+    eight = np.stack([color.linear_to_srgb8(linear[c]) for c in range(3)], -1)
+    diff = np.abs(eight.astype(int) - np.rint(ref * 255).astype(int))
+    assert eight.dtype == np.uint8 and diff.max() <= 1 and (diff > 0).mean() < 0.01
+    assert (eight[:150] == eight[:150, :1]).all()  # L* 0 and 100 and grays stay neutral
+
+
+def test_srgb8_table_equals_the_transfer_curve():
+    x = np.linspace(0, 1, 1_000_001, dtype=np.float32)
+    exact = np.rint(255 * color.linear_to_srgb(x.astype(np.float64))).astype(int)
+    table = color.linear_to_srgb8(x).astype(int)
+    assert np.abs(table - exact).max() <= 1 and (table != exact).mean() < 0.01
+    assert table[0] == 0 and table[-1] == 255
+    assert (np.diff(table) >= 0).all()  # monotonic: no banding artefacts

@@ -134,6 +134,9 @@ def test_round_trip_is_exact_for_8_and_16_bit_gray_rgb_rgba(tmp_path, suffix, dt
     if suffix == ".png":  # a valid PNG that other decoders read too
         with Image.open(tmp_path / "c.png") as im:
             assert im.size == (7, 5)
+            if dtype == np.uint8:  # channel order and alpha as Pillow sees them
+                assert im.mode == {0: "L", 3: "RGB", 4: "RGBA"}[channels]
+                assert np.array_equal(np.asarray(im), data)
 
 
 def test_float32_tiff_keeps_float_and_png_keeps_16_bits(tmp_path):

@@ -143,9 +143,14 @@ def prepare_reference(reference: Any, *, require_color: bool = True) -> np.ndarr
             raise GrayscaleReferenceError("the reference image is grayscale; a colour (RGB) "
                                           "reference is needed to take colours from")
         arr = np.repeat(arr[..., None], 3, axis=-1)
-    rgb = intensity_to_unit(arr[..., :3], "dtype")
-    lab = color.rgb_to_lab(rgb)
-    if require_color and float(np.abs(lab[..., 1:]).max()) < 1.0:
+    lo, hi = _range(arr, "dtype")
+    lab = np.empty(arr.shape[:2] + (3,), np.float32)
+    step = max(1, STRIP_PIXELS // max(arr.shape[1], 1))
+    chroma = 0.0
+    for r0 in range(0, arr.shape[0], step):  # in strips, as `prepare`
+        lab[r0:r0 + step] = color.rgb_to_lab(unit_from_range(arr[r0:r0 + step, :, :3], lo, hi))
+        chroma = max(chroma, float(np.abs(lab[r0:r0 + step, :, 1:]).max()))
+    if require_color and chroma < 1.0:
         raise GrayscaleReferenceError("the reference image has no colour (all pixels are "
                                       "gray); a colour reference is needed to take colours "
                                       "from")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .intensity import STRIP_PIXELS
+
 
 def working_shape(height: int, width: int, size: int, *, multiple: int = 1) -> tuple[int, int]:
     """(h, w) of an image brought to a backend's working size: longest side about `size`,
@@ -12,12 +14,30 @@ def working_shape(height: int, width: int, size: int, *, multiple: int = 1) -> t
             max(multiple, int(round(width * scale / multiple)) * multiple))
 
 
-def resize_map(values: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize an (H, W) float map (lightness) to a backend's working size: area average
-    when shrinking, bilinear when enlarging (a 1x1 input becomes a flat map)."""
+def _pil_resize(values: np.ndarray, width: int, height: int, resample: int) -> np.ndarray:
     from PIL import Image
 
     img = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32), mode="F")
+    return np.asarray(img.resize((width, height), resample=resample), dtype=np.float32)
+
+
+def resize_map(values: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an (H, W) float map (lightness) to a backend's working size: area average
+    when shrinking, bilinear when enlarging (a 1x1 input becomes a flat map).
+
+    Pillow resizes in two separable passes; for large maps the horizontal one runs over row
+    strips and the vertical one over the narrow result, which gives the same values without
+    a full-size float copy of the map.
+    """
+    from PIL import Image
+
     h, w = values.shape
     resample = Image.BOX if (w >= width and h >= height) else Image.BILINEAR
-    return np.asarray(img.resize((width, height), resample=resample), dtype=np.float32)
+    if h * w <= STRIP_PIXELS or width == w:
+        return _pil_resize(values, width, height, resample)
+    step = max(1, STRIP_PIXELS // w)
+    across = np.empty((h, width), np.float32)
+    for r0 in range(0, h, step):
+        strip = values[r0:r0 + step]
+        across[r0:r0 + step] = _pil_resize(strip, width, strip.shape[0], resample)
+    return _pil_resize(across, width, height, resample)
