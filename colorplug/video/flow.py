@@ -40,7 +40,10 @@ class Flow:
         self._dis: Any = cv.DISOpticalFlow_create(presets[preset])
 
     def __call__(self, frame: np.ndarray, other: np.ndarray) -> np.ndarray:
-        """flow (H, W, 2) with ``frame(x) ~ other(x + flow(x))``."""
+        """flow (H, W, 2) with ``frame(x) ~ other(x + flow(x))``; zero for frames under
+        16 pixels a side (too small for DIS's patches)."""
+        if min(frame.shape[:2]) < 16:
+            return np.zeros(frame.shape[:2] + (2,), np.float32)
         return self._dis.calc(frame, other, None)
 
 
