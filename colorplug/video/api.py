@@ -75,6 +75,10 @@ def colorize_video(frames: Iterable[np.ndarray], backend: Any = None, *,
     references = list(references or ())
     if temporal == "exemplar":
         main, keyer = _exemplar_pair(backend, keyframe_backend, options, device, references)
+        display = options.get("intensity_range", getattr(backend, "intensity_range", None))
+        for built in (main, keyer):  # both read the frames' intensities the same way
+            if display is not None and hasattr(built, "intensity_range"):
+                built.intensity_range = display
         return _exemplar_frames(iter(frames), main, keyer, references, batch_size)
     colorizer = _build(backend, options, device)
     if references and getattr(colorizer, "info", None) is not None \
