@@ -266,10 +266,13 @@ def evaluate_video(video: str | Path, *, backends: Sequence[str], modes: Sequenc
                    progress: Callable[[int], None] | None = None) -> dict[str, dict[str, Any]]:
     """Flicker (warp error, CDC; RGB and a*b*) of each backend x temporal mode on a clip,
     plus PSNR / colourfulness against colour ground truth: `truth`, or the clip itself
-    when it is in colour (its gray input is then made from its L*, as for photos)."""
+    when it is in colour (its gray input is then made from its L*, as for photos). Frames
+    across a shot cut of the gray input are not compared."""
     from .video import colorize_video
     from .video._read import read_frames
     from .video.metrics import VideoMetrics
+    from .image import prepare
+    from .video.temporal import ShotDetector
 
     results: dict[str, dict[str, Any]] = {}
     for spec in backends:
@@ -290,12 +293,13 @@ def evaluate_video(video: str | Path, *, backends: Sequence[str], modes: Sequenc
                     held.append((g, t))
                     yield g
 
-            metrics = VideoMetrics()
+            metrics, shots = VideoMetrics(), ShotDetector()
             t0 = time.perf_counter()
             for i, out in enumerate(colorize_video(grays(), name, temporal=mode,
                                                    options=options, device=device)):
                 g, t = held.pop(0)
-                metrics.add(out, g, t)
+                cut = shots(prepare(g).lightness) and i > 0
+                metrics.add(out, g, t, new_shot=cut)
                 if progress:
                     progress(i + 1)
             seconds = time.perf_counter() - t0

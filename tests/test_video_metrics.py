@@ -84,3 +84,12 @@ def test_eval_video_missing_clip_is_a_clear_error(tmp_path, capsys):
     assert "--video: no such file or folder" in capsys.readouterr().err
     assert main(["eval", "--backend", "gray"]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_frames_across_a_cut_are_not_compared():
+    black, white = np.zeros((20, 24, 3), np.uint8), np.full((20, 24, 3), 255, np.uint8)
+    m = VideoMetrics()
+    for i, frame in enumerate([black, black, white, white]):
+        m.add(frame, new_shot=i == 2)
+    s = m.summary()
+    assert s["warp_error"] == 0.0 and s["cdc"] == 0.0  # only within-shot pairs count

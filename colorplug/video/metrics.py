@@ -13,7 +13,8 @@
 
 The chroma variants (``*_ab``) measure the same on CIE a*b* only (a*b* / 100 for the warp
 error, 256 bins over [-128, 128] for CDC): the lightness is the input's own, so RGB metrics
-are dominated by it and the a*b* ones show what a temporal mode changes.
+are dominated by it and the a*b* ones show what a temporal mode changes. Pairs of frames
+across a cut (``add(..., new_shot=True)``) are not compared.
 """
 from __future__ import annotations
 
@@ -66,14 +67,18 @@ class VideoMetrics:
         self.frames = 0
 
     def add(self, output: np.ndarray, guide: np.ndarray | None = None,
-            truth: np.ndarray | None = None) -> None:
+            truth: np.ndarray | None = None, *, new_shot: bool = False) -> None:
         """One uint8 RGB output frame; `guide`: the frame flow is computed on (gray uint8
         or RGB ground truth; default: the output's own lightness); `truth`: colour ground
-        truth for PSNR and colourfulness."""
+        truth for PSNR and colourfulness; `new_shot`: this frame starts a shot, so it is
+        not compared with frames before it (a cut is meant to change colours)."""
         out = np.ascontiguousarray(np.asarray(output)[..., :3], dtype=np.uint8)
         unit = out.astype(np.float32) / 255.0
         ab = color.rgb_to_lab(unit)[..., 1:].astype(np.float32) / 100.0
         g = self._guide(out if guide is None else np.asarray(guide), out.shape[:2])
+        if new_shot:
+            self._prev = None
+            self._hists.clear()
         prev = self._prev
         if prev is not None and prev[0].shape == g.shape:
             back, fwd_at, inside = fl.backward_pair(self._flow, g, prev[0])
@@ -107,11 +112,11 @@ class VideoMetrics:
 
             raise InputError(f"the guide / truth frame is {guide.shape[1]}x{guide.shape[0]} "
                              f"but the output is {shape[1]}x{shape[0]}")
-        if guide.ndim == 3:
-            lum = color.lightness_from_rgb(guide[..., :3].astype(np.float32) / 255.0)
-            return fl.to_gray8(lum)
-        return guide if guide.dtype == np.uint8 else fl.to_gray8(
-            color.lightness_from_gray(np.clip(guide.astype(np.float32), 0, 1)))
+        if guide.ndim == 2 and guide.dtype == np.uint8:
+            return guide
+        from ..image import prepare
+
+        return fl.to_gray8(prepare(guide, what="guide frame").lightness)
 
     def summary(self) -> dict[str, Any]:
         """warp_error, warp_error_ab, cdc, cdc_ab (NaN when too few frames), psnr, cf, cf_truth."""

@@ -56,7 +56,7 @@ class ShotDetector:
 class FlowSettings:
     """How strongly and where the previous output is trusted."""
 
-    strength: float = 0.9  # weight of the warped previous output where fully confident (val: video.py tune)
+    strength: float = 0.9   # weight of the warped previous output where fully confident
     sigma_fb: float = 1.0   # forward-backward mismatch (working-size pixels) at e^-1/2
     sigma_l: float = 6.0    # L* difference after warping at e^-1/2
     side: int = WORK_SIDE
