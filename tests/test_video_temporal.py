@@ -165,3 +165,14 @@ def test_exemplar_mode_refuses_a_keyframe_backend_that_needs_a_reference():
     with pytest.raises(colorplug.InputError, match="keyframe_backend 'exemplar' itself needs"):
         colorize_video([], "gray", temporal="exemplar", keyframe_backend="exemplar",
                        device="cpu")
+
+
+def test_exemplar_mode_keys_each_shot_with_the_given_automatic_backend(make_plugin):
+    from .conftest import PLUGIN_SOURCE
+
+    make_plugin("colorplug-tint", {"tint": "cp_test_tint_video"},
+                {"cp_test_tint_video": PLUGIN_SOURCE.format(name="tint", a=45.0)})
+    frames = panned(3, size=(48, 64))
+    outs = list(colorize_video(frames, "tint", temporal="exemplar", device="cpu"))
+    a = [color.rgb_to_lab(o / 255.0)[..., 1].mean() for o in outs]
+    assert len(outs) == 3 and min(a) > 15, a  # the keyframe's red, carried by exemplar

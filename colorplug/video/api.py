@@ -150,29 +150,28 @@ def _flow_frames(frames: Iterator[np.ndarray], colorizer: Any, reference: Any,
 # ------------------------------------------------------------------------- exemplar mode
 def _exemplar_pair(backend: Any, keyframe_backend: str | None, options: dict[str, Any],
                    device: str, references: list[Any]) -> tuple[Any, Any]:
-    """(backend colorizing frames from a reference, backend colorizing keyframes or None)."""
+    """(backend colorizing frames from a reference, backend colorizing keyframes or None);
+    names are checked before any model is built."""
     from .. import available, default_backend
 
     infos = {info.name: info for info in available()}
     name = backend if isinstance(backend, str) else None
     built = None if (backend is None or isinstance(backend, str)) else backend
+    if name is not None and name not in infos:
+        _build(name, options, device)  # UnknownBackendError with the list of backends
     info = built.info if built is not None else infos.get(name) if name else None
-    if info is not None and info.accepts_reference:
-        main = _build(backend, options, device)
-        keyer_name = keyframe_backend
-    else:  # the given backend (if any) makes the keyframes; exemplar propagates them
-        main = _build("exemplar", {}, device)
-        keyer_name = keyframe_backend or name
-        if built is not None and keyframe_backend is None:
-            return main, (None if references else built)
-    if references:
-        return main, None
-    keyer_name = keyer_name or default_backend()
-    if keyer_name in infos and infos[keyer_name].needs_reference:
-        raise InputError(f"keyframe_backend {keyer_name!r} itself needs a reference: give "
-                         "references (CLI: --reference) or an automatic keyframe backend")
-    keyer_options = options if (keyer_name == name and main.info.name != name) else {}
-    return main, _build(keyer_name, keyer_options, device)
+    takes_reference = info is not None and info.accepts_reference
+    keyer: Any = None
+    if not references:
+        keyer = keyframe_backend or (None if takes_reference else (built or name)) \
+            or default_backend()
+        if isinstance(keyer, str) and keyer in infos and infos[keyer].needs_reference:
+            raise InputError(f"keyframe_backend {keyer!r} itself needs a reference: give "
+                             "references (CLI: --reference) or an automatic keyframe backend")
+    main = _build(backend, options, device) if takes_reference else _build("exemplar", {}, device)
+    if isinstance(keyer, str):
+        keyer = _build(keyer, options if keyer == name else {}, device)
+    return main, keyer
 
 
 def _closest(hists: list[np.ndarray], lightness: np.ndarray) -> int:
