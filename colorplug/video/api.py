@@ -5,8 +5,8 @@ Modes (``temporal=``):
 - ``"off"``: frame by frame, `batch_size` frames at a time through the backend.
 - ``"flow"``: the backend's chroma stabilised by the previous output warped along optical
   flow (`colorplug.video.temporal.FlowPropagator`), reset at shot cuts.
-- ``"exemplar"``: every frame colorized by a reference-taking backend (default
-  ``exemplar``) from its shot's keyframe reference: the user's `references` (the one whose
+- ``"exemplar"``: every frame colorized by a reference-based backend (``exemplar``, or the
+  given backend if it needs a reference) from its shot's keyframe reference: the user's `references` (the one whose
   lightness histogram is closest to the shot's first frame), else the shot's first frame
   colorized by `keyframe_backend`. The reference is prepared once per shot. The exemplar
   backend takes one reference, so the previous output enters as in ``"flow"``: warped
@@ -63,8 +63,9 @@ def colorize_video(frames: Iterable[np.ndarray], backend: Any = None, *,
     does not grow with the number of frames.
 
     `backend`: a name or a built Colorizer (default: colorplug's default backend); its
-    `options` apply when it is built here. In ``"exemplar"`` mode a backend that takes a
-    reference colorizes the frames, any other backend colorizes the keyframes instead.
+    `options` apply when it is built here. In ``"exemplar"`` mode a backend that needs a
+    reference colorizes the frames; any other backend colorizes the keyframes instead,
+    and ``exemplar`` the frames.
     The mode, backend and options are checked before the first frame is read.
     """
     if temporal not in MODES:
@@ -160,7 +161,7 @@ def _exemplar_pair(backend: Any, keyframe_backend: str | None, options: dict[str
     if name is not None and name not in infos:
         _build(name, options, device)  # UnknownBackendError with the list of backends
     info = built.info if built is not None else infos.get(name) if name else None
-    takes_reference = info is not None and info.accepts_reference
+    takes_reference = info is not None and info.needs_reference
     keyer: Any = None
     if not references:
         keyer = keyframe_backend or (None if takes_reference else (built or name)) \
