@@ -385,6 +385,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import evaluate as ev
     from .image import read_image
 
+    if args.video:
+        return cmd_eval_video(args)
+    if not args.data:
+        _err("eval needs --data (colour photos) or --video (a clip)")
+        return 2
     if args.out:
         report = [Path(args.out) / n for n in ("metrics.csv", "metrics.json",
                                                "contact_sheet.png")]
@@ -433,6 +438,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "reference_pairs": args.reference_pairs}
         ev.write_report(args.out, rows, summary, ev.contact_sheet(photos, outputs), meta)
         print(f"report written to {args.out}/ (metrics.csv, metrics.json, contact_sheet.png)")
+    return 0
+
+
+def cmd_eval_video(args: argparse.Namespace) -> int:
+    """``colorplug eval --video CLIP``: flicker and accuracy per backend x temporal mode."""
+    import json
+
+    from tqdm.auto import tqdm
+
+    from . import default_backend
+    from . import evaluate as ev
+    from .files import write_bytes_atomic
+
+    target = Path(args.out) / "video_metrics.json" if args.out else None
+    if target is not None and target.exists() and not args.overwrite:
+        print(f"colorplug: exists, left alone: {target} (use --overwrite to replace the "
+              "report)", file=sys.stderr)
+        return 1
+    bar = tqdm(desc="eval --video (frames)", disable=args.quiet)
+    results = ev.evaluate_video(args.video, truth=args.truth, backends=args.backend or
+                                [default_backend()], modes=args.temporal or ["off"],
+                                device=args.device, progress=lambda n: bar.update(1))
+    bar.close()
+    print(ev.format_video_table(results))
+    if target is not None:
+        report = {"video": args.video, "truth": args.truth, "results": results}
+        write_bytes_atomic(target, json.dumps(ev._json_safe(report), indent=2,
+                                              allow_nan=False).encode(), overwrite=True)
+        print(f"report written to {target}")
     return 0
 
 
@@ -503,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("train", help="train a backend: colorplug train BACKEND --data DIR --out FILE",
                    add_help=False)
     s = sub.add_parser("eval", help="evaluate backends on colour photos")
-    s.add_argument("--data", nargs="+", required=True, help="folders or files of colour photos")
+    s.add_argument("--data", nargs="+", help="folders or files of colour photos")
     s.add_argument("--backend", action="append", help="backend to evaluate (repeatable); "
                    "'gray' is the zero-chroma baseline; LABEL=NAME?key=value&... passes "
                    "options, e.g. 'unet=cgan?weights=g.safetensors'")
@@ -520,6 +554,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace an existing report")
     s.add_argument("--self-reference", action="store_true",
                    help="use each photo itself as reference (sanity check)")
+    s.add_argument("--video", help="evaluate on a clip instead of photos: a video file, a "
+                   "folder of frames or a .npy stack; flicker (warp error, CDC) and, with "
+                   "colour ground truth, PSNR / colourfulness (see docs/video.md)")
+    s.add_argument("--truth", help="--video: colour ground-truth clip (default: the clip "
+                   "itself when it is in colour)")
+    s.add_argument("--temporal", action="append", choices=["off", "flow", "exemplar"],
+                   help="--video: temporal mode(s) to evaluate (repeatable; default off)")
     s.add_argument("-q", "--quiet", action="store_true")
     s = sub.add_parser("gimp", help="install or remove the GIMP 3 plug-in")
     s.add_argument("action", choices=["install", "uninstall"])

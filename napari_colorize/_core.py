@@ -63,6 +63,33 @@ def colorize_stack(data: Any, colorizer: Any, *, rgb: bool, reference: Any = Non
     yield total, total, out
 
 
+def colorize_time(data: Any, colorizer: Any, *, rgb: bool, temporal: str = "flow",
+                  references: Any = (), device: str = "auto", batch_size: int = 4
+                  ) -> Iterator[tuple[int, int, np.ndarray | None]]:
+    """Colorize a layer whose first axis is time with `colorplug.video.colorize_video`
+    (temporal mode "off", "flow" or "exemplar"); further leading axes (e.g. z) are
+    separate videos. Yields like `colorize_stack`: (done, total, None) per frame, then
+    (total, total, result)."""
+    from colorplug.video import colorize_video
+
+    lead, (h, w) = plane_shape(data, rgb)
+    if not lead:
+        raise colorplug.InputError("the time axis needs a layer with a leading axis "
+                                   "(time first: T x Y x X); this layer is a single image")
+    total = int(np.prod(lead))
+    out = np.empty(lead + (h, w, 3), np.uint8)
+    done = 0
+    for inner in (np.ndindex(*lead[1:]) if len(lead) > 1 else [()]):
+        frames = (np.asarray(data[(t,) + inner]) for t in range(lead[0]))
+        for t, frame in enumerate(colorize_video(frames, colorizer, temporal=temporal,
+                                                 references=references, device=device,
+                                                 batch_size=batch_size)):
+            out[(t,) + inner] = frame
+            done += 1
+            yield done, total, None
+    yield total, total, out
+
+
 def run_sync(data: Any, colorizer: Any, *, rgb: bool, reference: Any = None, hints: Any = None,
              on_progress: Callable[[int, int], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> np.ndarray | None:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, SpinBox
 
 import colorplug
 
-from ._core import colorize_stack, plane_shape
+from ._core import colorize_stack, colorize_time, plane_shape
 from ._hints import PlaneHints
 from ._messages import napari_message
 from ._triton_guard import preload_triton
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 SYNC_ENV = "COLORPLUG_NAPARI_SYNC"  # "1": run in the calling thread (tests, debugging)
 DEVICES = ["auto", "cpu", "cuda"]
+TEMPORAL = ["flow", "exemplar", "off"]  # colorplug.video modes, most useful first
 
 
 @dataclass
@@ -50,10 +51,20 @@ class ColorizeWidget(Container):
         self.hints = ComboBox(label="Hints", choices=self._hint_choices, nullable=True)
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self.working_size = SpinBox(label="Working size", min=32, max=4096, step=8, value=256)
+        self.time_axis = CheckBox(label="Time axis", value=False,
+                                  tooltip="the first axis of the layer is time: colorize it as "
+                                  "a video, with the temporal mode below")
+        self.temporal = ComboBox(label="Temporal", choices=TEMPORAL, value="flow",
+                                 tooltip="flow: previous colours follow the motion; exemplar: "
+                                 "each shot from a keyframe (the Reference, else its first "
+                                 "frame); off: frame by frame")
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.extend([self.image, self.backend, self.description, self.reference, self.hints,
-                     self.device, self.working_size, self.run_button, self.cancel_button])
+                     self.device, self.working_size, self.time_axis, self.temporal,
+                     self.run_button, self.cancel_button])
+        self.temporal.visible = False
+        self.time_axis.changed.connect(self._on_time_axis)
         self.description.native.setWordWrap(True)
         self.native.setMaximumWidth(420)
         self.backend.changed.connect(self._on_backend)
@@ -100,6 +111,9 @@ class ColorizeWidget(Container):
         if sizable and isinstance(info.working_size, int):
             self.working_size.value = info.working_size
 
+    def _on_time_axis(self, _event: Any = None) -> None:
+        self.temporal.visible = bool(self.time_axis.value)
+
     # ---------------------------------------------------------------- running
     def _request(self) -> dict[str, Any]:
         """Everything a run needs, read from the widget; raises ColorplugError if unusable."""
@@ -122,7 +136,8 @@ class ColorizeWidget(Container):
             if not ref.rgb:
                 raise colorplug.InputError(f"the reference layer {ref.name!r} is grayscale; "
                                            "choose an RGB (colour) image layer as Reference")
-        if info.needs_reference and reference is None:
+        keyframed = bool(self.time_axis.value) and self.temporal.value == "exemplar"
+        if info.needs_reference and reference is None and not keyframed:
             raise colorplug.MissingReferenceError(f"backend {name!r} needs a reference: "
                                                   "choose an RGB image layer as Reference")
         if getattr(info, "needs_hints", False) and self.hints.value is None:
@@ -135,6 +150,13 @@ class ColorizeWidget(Container):
                 show_warning(f"the hints layer {self.hints.value.name!r} has white or gray "
                              "hint colours: those areas will come out gray. Give the hints "
                              "a colour (the layer's face colour or label colour).")
+        time = bool(self.time_axis.value)
+        if time and not lead:
+            raise colorplug.InputError(f"the layer {layer.name!r} has no time axis (it is a "
+                                       "single image): untick Time axis")
+        if time and hints is not None:
+            raise colorplug.InputError("colour hints are given per plane: untick Time axis "
+                                       "or clear Hints")
         options: dict[str, Any] = {"device": self.device.value}
         if info.extra.get("configurable_working_size"):
             # Never above the image's own size: a 4096 working size on a 256 image costs
@@ -145,7 +167,8 @@ class ColorizeWidget(Container):
         if not rgb:  # what the user sees is what gets colorized
             options["intensity_range"] = tuple(float(v) for v in layer.contrast_limits)
         return {"layer": layer, "backend": name, "rgb": rgb, "reference": reference,
-                "hints": hints, "options": options, "total": int(np.prod(lead)) if lead else 1}
+                "hints": hints, "temporal": self.temporal.value if time else None,
+                "options": options, "total": int(np.prod(lead)) if lead else 1}
 
     def _job(self, req: dict[str, Any]):
         """Generator run by the worker: ("loading", backend) first, then ("plane", n) after
@@ -157,9 +180,16 @@ class ColorizeWidget(Container):
             if req["hints"] is not None:  # planes without hints stay gray, not an error
                 unhinted = self._colorizer("gray", {k: v for k, v in req["options"].items()
                                                     if k == "intensity_range"})
-            for done, _total, result in colorize_stack(
+            if req.get("temporal"):
+                planes = colorize_time(
+                    req["layer"].data, colorizer, rgb=req["rgb"], temporal=req["temporal"],
+                    references=[] if req["reference"] is None else [req["reference"]],
+                    device=req["options"]["device"])
+            else:
+                planes = colorize_stack(
                     req["layer"].data, colorizer, rgb=req["rgb"], reference=req["reference"],
-                    hints=req["hints"], unhinted=unhinted):
+                    hints=req["hints"], unhinted=unhinted)
+            for done, _total, result in planes:
                 if result is not None:
                     return result
                 yield ("plane", done)
@@ -256,7 +286,8 @@ class ColorizeWidget(Container):
             return
         layer = req["layer"]
         out = self.viewer.add_image(
-            result, rgb=True, name=f"{layer.name} (colorized: {req['backend']})",
+            result, rgb=True, name=f"{layer.name} (colorized: {req['backend']}"
+            + (f", {req['temporal']})" if req.get("temporal") else ")"),
             scale=layer.scale, translate=layer.translate)
         # Right above its source, so hint layers (Points, Shapes...) above stay visible.
         layers = self.viewer.layers

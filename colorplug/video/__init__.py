@@ -1,7 +1,5 @@
-"""Video: colorize films, time-lapses and image sequences (`colorize_video`).
-
-Importing this package imports neither PyAV, OpenCV nor torch; they load when used.
-"""
+"""Video: colorize frame sequences with temporal coherence (`colorize_video`), and measure
+flicker (`colorplug.video.metrics`). Light at import: OpenCV, PyAV and torch load on use."""
 from __future__ import annotations
 
 from typing import Any
