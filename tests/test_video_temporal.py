@@ -86,8 +86,8 @@ def test_off_mode_equals_the_backend_frame_by_frame_and_streams():
     assert len(read) == 3  # one batch read, not the whole clip
     outs = [first, *gen]
     assert len(outs) == 7 and all(o.shape == (40, 56, 3) and o.dtype == np.uint8 for o in outs)
-    for o, f in zip(outs, frames):
-        np.testing.assert_array_equal(o, colorizer.colorize(f))
+    for o, f in zip(outs, frames):  # batched inference: within 1/255 of one by one
+        assert np.abs(o.astype(int) - colorizer.colorize(f)).max() <= 1
 
 
 @pytest.mark.parametrize("mode", ["off", "flow"])
