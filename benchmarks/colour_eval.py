@@ -116,7 +116,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--select", action="store_true", help="choose by the goal (val only)")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--sheet-rows", type=int, default=12)
+    p.add_argument("--sheet-rows", type=int, default=0,
+                   help="also write contact_sheet.png of this many photos (not committed: it "
+                        "holds the photos)")
     args = p.parse_args(argv)
     if args.select and args.part != "val":
         p.error("--select chooses on val only; test only reports")
@@ -132,9 +134,11 @@ def main(argv=None) -> int:
             "configs": configs, "command": "python benchmarks/colour_eval.py " +
             " ".join(argv if argv is not None else sys.argv[1:])}
     args.out.mkdir(parents=True, exist_ok=True)
-    sheet_outputs = {k: v[:args.sheet_rows] for k, v in outputs.items()}
-    ev.write_report(args.out, rows, summary,
-                    ev.contact_sheet(photos[:args.sheet_rows], sheet_outputs), meta)
+    sheet = None
+    if args.sheet_rows:
+        sheet_outputs = {k: v[:args.sheet_rows] for k, v in outputs.items()}
+        sheet = ev.contact_sheet(photos[:args.sheet_rows], sheet_outputs, rows=args.sheet_rows)
+    ev.write_report(args.out, rows, summary, sheet, meta)
     result = {"meta": meta, "summary": summary}
     if args.select:
         best, why = select(summary)

@@ -43,9 +43,12 @@ def table(summary_file: Path, rows: list[str] | None = None, note_selected: bool
     meta = doc["meta"]
     truth_cf = next(iter(summary.values()))["cf_truth"]
     lines.append("")
+    part = meta["split"].rpartition(":")[2]
+    script = ROOT / "benchmarks" / f"colour_eval_{part}.sh"
+    how = f"`bash {script.relative_to(ROOT)}`" if script.is_file() else f"`{meta['command']}`"
     lines.append(f"{meta['split']}: {summary['gray']['images']} photos, longest side "
-                 f"{meta['max_side']}, CF of the truth {truth_cf:.1f}. Reproduce: "
-                 f"`{meta['command']}`; per-photo rows in "
+                 f"{meta['max_side']}, CF of the truth {truth_cf:.1f}. Reproduce: {how} "
+                 f"(the exact command is in `summary.json`); per-photo rows in "
                  f"`{summary_file.parent.relative_to(ROOT)}/metrics.csv`.")
     if "test" in meta["split"] and any(any(t in n for t in NOT_HELD_OUT) for n in summary):
         lines.append("† weights trained before the split existed: their training photos include "

@@ -24,7 +24,13 @@ class FusionWeights(WeightsEnum):
         filename="fusion_photos_w025_v1.safetensors",
         description="Width 0.25, trained on ~410 Debian-packaged colour photos, 224 crops.",
     )
-    DEFAULT = PHOTOS_W025_V1
+    PHOTOS_SPLIT_V2 = WeightsSpec(
+        filename="fusion_photos_split_v2.safetensors",
+        description="Width 0.25, trained on the 351 train photos of split photos_v1 (test "
+                    "packages never seen), scene labels; saturation 2.0 chosen on val "
+                    "(model card: docs/backends/fusion.md).",
+    )
+    DEFAULT = PHOTOS_SPLIT_V2
 
 
 
