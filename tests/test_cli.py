@@ -20,7 +20,7 @@ def test_list_and_info(capsys):
     assert "working size:     32" in capsys.readouterr().out
     assert main(["info", "fusion"]) == 0
     out = capsys.readouterr().out
-    assert "weights:          fusion_photos_w025_v1 (shipped:" in out
+    assert "weights:          fusion_photos_split_v2 (shipped:" in out
     assert "working_size" in out and "batch_size" in out and "intensity_range" in out
     assert main(["info", "nope"]) == 2
     assert "unknown backend 'nope'" in capsys.readouterr().err
