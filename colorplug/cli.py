@@ -213,6 +213,11 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     _check_output_dtype(args.output_dtype, {item.target.suffix.lower() for item in plan
                                             if item.target.suffix.lower() != ".dcm"})
     name, options = _backend_and_options(args.backend)
+    if args.gallery:  # a backend option (exemplar: references when none is given)
+        if not Path(args.gallery).is_dir():
+            _err(f"--gallery {args.gallery}: no such folder (give a folder of colour photos)")
+            return 2
+        options["gallery"] = args.gallery
     colorizer = get(name, device=args.device, output_dtype=args.output_dtype,
                     intensity_range=_parse_range(args.intensity_range), **options)
     if colorizer.info.needs_reference and not args.reference:
@@ -509,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reference", action="append", help="colour reference image (backends "
                    "that use one); for video repeatable: keyframe references")
     s.add_argument("--hints", help="colour hints image (backends that take hints)")
+    s.add_argument("--gallery", metavar="DIR",
+                   help="folder of colour photos to take references from when no --reference "
+                   "is given (exemplar; default: its shipped gallery)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--output-dtype", default="uint8", choices=["uint8", "uint16", "float32"],
                    help="uint16: PNG or TIFF; float32: TIFF")

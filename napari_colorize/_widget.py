@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton, SpinBox
 
 import colorplug
 
@@ -65,6 +65,11 @@ class ColorizeWidget(Container):
                      self.run_button, self.cancel_button])
         self.temporal.visible = False
         self.time_axis.changed.connect(self._on_time_axis)
+        # Gallery: backends that take references from a folder when none is chosen
+        self.gallery = FileEdit(label="Gallery", mode="d", value="",
+                                tooltip="folder of colour photos to take references from when "
+                                        "no Reference is chosen (empty: the shipped gallery)")
+        self.insert(self.index(self.hints) + 1, self.gallery)
         self.description.native.setWordWrap(True)
         self.native.setMaximumWidth(420)
         self.backend.changed.connect(self._on_backend)
@@ -106,6 +111,7 @@ class ColorizeWidget(Container):
         self.description.value = info.description if info else ""
         self.reference.visible = bool(info and info.accepts_reference)
         self.hints.visible = bool(info and info.supports_hints)
+        self.gallery.visible = bool(info and "gallery" in (info.options or {}))
         sizable = bool(info and info.extra.get("configurable_working_size"))
         self.working_size.visible = sizable
         if sizable and isinstance(info.working_size, int):
@@ -164,6 +170,9 @@ class ColorizeWidget(Container):
             # largest minimum of the built-ins; a smaller value the user typed is kept).
             bound = max(64, -(-max(h, w) // 8) * 8)
             options["working_size"] = min(int(self.working_size.value), bound)
+        folder = str(self.gallery.value or "").strip()
+        if "gallery" in (info.options or {}) and reference is None and folder not in ("", "."):
+            options["gallery"] = folder
         if not rgb:  # what the user sees is what gets colorized
             options["intensity_range"] = tuple(float(v) for v in layer.contrast_limits)
         return {"layer": layer, "backend": name, "rgb": rgb, "reference": reference,

@@ -21,7 +21,10 @@ def backend(name: str):
 def test_size_and_lightness_preserved(name, shape):
     gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     c = backend(name)
-    kwargs = {"reference": make_photo(1, (120, 90))} if c.info.needs_reference else {}
+    # exemplar without a reference is tested in test_exemplar_auto (k references: k times
+    # the time); here the single-reference path
+    kwargs = {"reference": make_photo(1, (120, 90))} if c.info.needs_reference or \
+        name == "exemplar" else {}
     out = c.colorize(gray, **kwargs)
     assert out.shape == shape + (3,)
     dl = color.lightness_from_rgb(out / 255.0) - color.lightness_from_gray(gray / 255.0)

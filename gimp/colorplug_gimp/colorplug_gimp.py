@@ -570,6 +570,7 @@ def backend_choice():
     choice.add(DEFAULT, 0, "colorplug's default", "the backend colorplug uses by default")
     for i, b in enumerate(listed, 1):
         label = b["name"] + (" (needs a reference layer)" if b["needs_reference"] else
+                             " (reference layer optional)" if b.get("accepts_reference") else
                              " (uses a hints layer)" if b["supports_hints"] else "")
         choice.add(b["name"], i, label, b["description"])
         if b.get("default"):

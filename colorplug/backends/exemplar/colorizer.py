@@ -3,6 +3,9 @@ reference colours, then the colour network (or, with refine=False, the warped co
 alone, smoothed by their confidence)."""
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,16 +13,18 @@ import torch
 import torch.nn.functional as F
 
 from ...device import resolve_device
-from ...errors import BackendError, InputError, WeightsError
-from ...image import resize_map, working_shape
+from ...errors import BackendError, ColorplugError, InputError, WeightsError
+from ...image import prepare_reference, read_image, resize_map, working_shape
 from ...nnf import upsample_field, warp
 from ...pipeline import ChromaColorizer
 from ...weights import (WeightsEnum, WeightsSpec, load_file, load_into, load_model,
-                        read_torch_state,
-                        resolve)
+                        read_torch_state, resolve, sha256_file)
 from . import INFO
 from .correspond import correspond, warp_ab
 from .model import AB_NORM, ColorNet, ColorNetConfig, SimilarityNet
+from .retrieval import (DEFAULT_GALLERY, DescriptorConfig, DescriptorHead, GalleryIndex,
+                        check_k, check_threshold, gallery_files, index_key, load_or_build,
+                        pooled, shipped_index)
 
 class SimilarityWeights(WeightsEnum):
     """Shipped weights for the ResNet-34 similarity network."""
@@ -82,17 +87,87 @@ def build_input(lightness: torch.Tensor, warped_ab: torch.Tensor, similarities: 
         else lightness
     return torch.cat([small_l / 50.0 - 1.0, warped_ab / AB_NORM, similarities], 1)
 
+#: defaults of the automatic mode (no reference), chosen on photos_v1's val part
+DEFAULT_K = 3
+DEFAULT_THRESHOLD = 0.6
+#: confidence ramp: chroma grows from 0 at `threshold` to full at threshold + RAMP
+RAMP = 0.1
+#: per-pixel softmax temperature of the fusion weights over the references' confidences
+FUSION_TAU = 0.05
+#: gallery photos whose features are kept in memory between targets
+REF_CACHE = 8
+
+
+class DescriptorWeights(WeightsEnum):
+    """Shipped weights of the retrieval descriptor (a linear head on pooled features)."""
+
+    SCENES_V1 = WeightsSpec(
+        filename="exemplar_descriptor_v1.safetensors",
+        description="Linear head on the similarity network's pooled layer3/layer4 statistics, "
+                    "trained to classify scene classes of photos_v1's train part.",
+    )
+    DEFAULT = SCENES_V1
+
+
+@dataclass
+class Reference:
+    """A colour reference at the working size: L, a*b* and similarity features."""
+
+    lightness: torch.Tensor
+    ab: torch.Tensor
+    feats: list[torch.Tensor]
+
+
+@dataclass
+class Candidates:
+    """Per retrieved reference: a*b* [K, 2, h, w], confidence [K, h, w] and the files."""
+
+    ab: torch.Tensor
+    confidence: torch.Tensor
+    files: list[tuple[Path, float]]
+
+
+def confidence_map(similarities: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[B, h, w]: the correspondence confidence, the mean of the five levels' T->R
+    similarities (matched patches' cosine), smoothed a little, at `size`."""
+    conf = similarities[:, 0::2].mean(1, keepdim=True)
+    conf = smooth_by_confidence(conf, torch.ones_like(conf[:, 0]), sigma=1.5)
+    if tuple(conf.shape[-2:]) != tuple(size):
+        conf = F.interpolate(conf, size=tuple(size), mode="bilinear", align_corners=False)
+    return conf[:, 0]
+
+
+def fuse(candidates: Candidates, k: int, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first k references' a*b* fused per pixel by a softmax of their confidences, faded
+    to neutral where the best confidence is below `threshold` (full chroma at threshold +
+    RAMP). Returns a*b* [2, h, w] and the chroma gain [h, w] in [0, 1]."""
+    ab, conf = candidates.ab[:k], candidates.confidence[:k]
+    weights = torch.softmax(conf / FUSION_TAU, 0)
+    fused = (weights[:, None] * ab).sum(0)
+    gain = ((conf.max(0).values - threshold) / RAMP).clamp(0, 1)
+    return fused * gain[None], gain
+
+
 class ExemplarColorizer(ChromaColorizer):
     info = INFO
 
     def __init__(self, *, weights: Any = None, similarity_weights: Any = None,
                  device: str = "auto", working_size: int = 256, refine: bool = True,
-                 **options: Any) -> None:
+                 gallery: Any = None, k: int = DEFAULT_K, threshold: float = DEFAULT_THRESHOLD,
+                 descriptor_weights: Any = None, **options: Any) -> None:
         super().__init__(**options)
         if not isinstance(working_size, int) or working_size < 64:
             raise InputError(f"working_size must be an integer >= 64; got {working_size!r}")
         self.working_size = working_size
         self.refine = bool(refine)
+        self.k = check_k(k)
+        self.threshold = check_threshold(threshold)
+        # checked now (a wrong folder is said at once), indexed on first use
+        self.gallery_files = gallery_files(DEFAULT_GALLERY if gallery is None else gallery)
+        self.descriptor_weights = descriptor_weights
+        self._descriptor: DescriptorHead | None = None
+        self._index: GalleryIndex | None = None
+        self._refs: OrderedDict[Path, Reference] = OrderedDict()
         self.device = resolve_device(device)
         self.similarity, self.similarity_meta = load_similarity(similarity_weights)
         self.similarity = self.similarity.eval().to(self.device)
@@ -107,38 +182,112 @@ class ExemplarColorizer(ChromaColorizer):
         h, w = working_shape(*lum.shape, self.working_size, multiple=32)
         return torch.from_numpy(resize_map(lum, w, h).astype(np.float32))[None, None].to(self.device)
 
-    @torch.inference_mode()
-    def chroma_for(self, lum: np.ndarray, ref_l: torch.Tensor, ref_ab: torch.Tensor,
-                   ref_feats: list[torch.Tensor]) -> np.ndarray:
-        """a*b* (h, w, 2) for one target: on the level-0 grid (half the working size) from the
-        colour network, on the working grid with refine=False."""
-        tl = self._lightness(lum)
-        feats = self._features(tl)
-        corr = correspond(feats, ref_feats)
+    def _prepare_ref(self, lab: np.ndarray) -> Reference:
+        ref_l = self._lightness(lab[..., 0])
+        h, w = ref_l.shape[-2:]
+        ref_ab = torch.from_numpy(np.stack([resize_map(lab[..., c], w, h) for c in (1, 2)])
+                                  .astype(np.float32))[None].to(self.device)
+        return Reference(ref_l, ref_ab, self._features(ref_l))
+
+    def _chroma(self, tl: torch.Tensor, feats: list[torch.Tensor], ref: Reference
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """a*b* [1, 2, h, w] of one target from one reference (on the level-0 grid from the
+        colour network, on the working grid with refine=False) and the correspondence's
+        similarity maps [1, 10, h0, w0]."""
+        corr = correspond(feats, ref.feats)
         if self.color_net is None:
             # training-free: the level-0 field upsampled to the working grid, the reference's
             # colours gathered there, smoothed where the match is confident
-            field = upsample_field(corr.t_to_r, *tl.shape[-2:], ref_feats[0].shape[-2:],
-                                   ref_l.shape[-2:])
+            field = upsample_field(corr.t_to_r, *tl.shape[-2:], ref.feats[0].shape[-2:],
+                                   ref.lightness.shape[-2:])
             confidence = F.interpolate(corr.similarities[:, :1], size=tl.shape[-2:],
                                        mode="bilinear", align_corners=False)[:, 0]
-            ab = smooth_by_confidence(warp(ref_ab, field), confidence, sigma=1.0)
+            ab = smooth_by_confidence(warp(ref.ab, field), confidence, sigma=1.0)
         else:
-            warped = warp_ab(ref_ab, corr.t_to_r, ref_feats[0].shape[-2:])
+            warped = warp_ab(ref.ab, corr.t_to_r, ref.feats[0].shape[-2:])
             ab = self.color_net(build_input(tl, warped, corr.similarities)).float() * AB_NORM
+        return ab, corr.similarities
+
+    @torch.inference_mode()
+    def chroma_for(self, lum: np.ndarray, ref_l: torch.Tensor, ref_ab: torch.Tensor,
+                   ref_feats: list[torch.Tensor]) -> np.ndarray:
+        """a*b* (h, w, 2) for one target from one reference."""
+        tl = self._lightness(lum)
+        ab, _ = self._chroma(tl, self._features(tl), Reference(ref_l, ref_ab, ref_feats))
         return ab[0].permute(1, 2, 0).cpu().numpy()
 
     @torch.inference_mode()
     def predict_chroma(self, lightness: list[np.ndarray], *, reference: np.ndarray | None,
                        hints: Any) -> list[np.ndarray]:
-        if reference is None:  # the pipeline already refuses; kept for direct callers
-            raise InputError("the exemplar backend needs a colour reference image")
-        ref_l = self._lightness(reference[..., 0])
-        h, w = ref_l.shape[-2:]
-        ref_ab = torch.from_numpy(np.stack([resize_map(reference[..., c], w, h) for c in (1, 2)])
-                                  .astype(np.float32))[None].to(self.device)
-        ref_feats = self._features(ref_l)
-        return [self.chroma_for(lum, ref_l, ref_ab, ref_feats) for lum in lightness]
+        if reference is None:
+            out = []
+            for lum in lightness:
+                ab, _ = fuse(self.candidates(lum), self.k, self.threshold)
+                out.append(ab.permute(1, 2, 0).cpu().numpy())
+            return out
+        ref = self._prepare_ref(reference)
+        return [self.chroma_for(lum, ref.lightness, ref.ab, ref.feats) for lum in lightness]
+
+    # -- automatic references ------------------------------------------------------
+    @torch.inference_mode()
+    def candidates(self, lum: np.ndarray, k: int | None = None) -> Candidates:
+        """The k (default: the colorizer's k) gallery photos most similar to a target's
+        lightness, each one's a*b* for the target and its confidence map."""
+        tl = self._lightness(lum)
+        feats = self._features(tl)
+        query = self.descriptor().embed(pooled(feats))[0].cpu().numpy()
+        found = self.index().top_k(query, k or self.k)
+        abs_, confs = [], []
+        for path, _ in found:
+            ab, sims = self._chroma(tl, feats, self._gallery_ref(path))
+            abs_.append(ab[0])
+            confs.append(confidence_map(sims, ab.shape[-2:])[0])
+        return Candidates(torch.stack(abs_), torch.stack(confs), found)
+
+    def descriptor(self) -> DescriptorHead:
+        """The retrieval descriptor head (loaded on first use)."""
+        if self._descriptor is None:
+            self._descriptor, self.descriptor_meta = load_model(
+                self.descriptor_weights, DescriptorWeights.DEFAULT.spec,
+                lambda cfg: DescriptorHead(DescriptorConfig(**cfg)), self.device,
+                backend=INFO.name)
+        return self._descriptor
+
+    def index(self) -> GalleryIndex:
+        """The gallery's index: in memory, else the disk cache, else computed now."""
+        if self._index is None:
+            head = self.descriptor()
+
+            def describe(path: Path) -> np.ndarray:
+                ref = self._gallery_ref(path)
+                return head.embed(pooled(ref.feats))[0].cpu().numpy()
+
+            sha = self._descriptor_sha()
+            self._index = shipped_index(self.gallery_files, sha, self.working_size)
+            if self._index is None:
+                key = index_key(self.gallery_files, sha, self.working_size)
+                with torch.inference_mode():
+                    self._index = load_or_build(self.gallery_files, key, describe)
+        return self._index
+
+    def _descriptor_sha(self) -> str:
+        path = self.descriptor_meta["weights_file"]
+        return sha256_file(path)
+
+    def _gallery_ref(self, path: Path) -> Reference:
+        """A gallery photo prepared as a reference (the last REF_CACHE kept in memory)."""
+        if path in self._refs:
+            self._refs.move_to_end(path)
+            return self._refs[path]
+        try:
+            lab = prepare_reference(read_image(path), require_color=False)
+        except ColorplugError as exc:
+            raise InputError(f"gallery photo {str(path)!r} cannot be used: {exc}") from None
+        ref = self._prepare_ref(lab)
+        self._refs[path] = ref
+        while len(self._refs) > REF_CACHE:
+            self._refs.popitem(last=False)
+        return ref
 
     def _features(self, lightness: torch.Tensor) -> list[torch.Tensor]:
         """The similarity network's features; non-finite ones mean broken weights, which is
