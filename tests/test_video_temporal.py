@@ -161,9 +161,30 @@ def test_exemplar_mode_takes_colours_from_the_reference_keyframe():
     assert min(a) > 15, a  # reddish everywhere, from the reference
 
 
-def test_exemplar_mode_refuses_a_keyframe_backend_that_needs_a_reference():
-    with pytest.raises(colorplug.InputError, match="keyframe_backend 'exemplar' itself needs"):
-        colorize_video([], "gray", temporal="exemplar", keyframe_backend="exemplar",
+NEEDS_REFERENCE_PLUGIN = '''
+import numpy as np
+import colorplug
+from colorplug.pipeline import ChromaColorizer
+
+INFO = colorplug.BackendInfo(name="needsref", description="test: needs a reference",
+                             needs_reference=True)
+
+class NeedsRef(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        return [np.zeros((2, 2, 2), np.float32) for _ in lightness]
+
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("needsref", lambda weights=None, device="auto", **o: NeedsRef(**o), INFO)
+'''
+
+
+def test_exemplar_mode_refuses_a_keyframe_backend_that_needs_a_reference(make_plugin):
+    make_plugin("colorplug-needsref", {"needsref": "cp_test_needsref_video"},
+                {"cp_test_needsref_video": NEEDS_REFERENCE_PLUGIN})
+    with pytest.raises(colorplug.InputError, match="keyframe_backend 'needsref' itself needs"):
+        colorize_video([], "gray", temporal="exemplar", keyframe_backend="needsref",
                        device="cpu")
 
 
