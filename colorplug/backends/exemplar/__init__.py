@@ -29,9 +29,9 @@ INFO = BackendInfo(
     options={"working_size": "longest side features are matched at (>= 64)", "refine": "true: the colour network refines the warped colours; false: warp only", "similarity_weights": "weights of the similarity network: a path, URL or 'torchvision:PATH'",
              "gallery": "without a reference: folder of colour photos to take references from "
                         "(default: the shipped gallery of permissively licensed photos)",
-             "k": "without a reference: how many gallery photos are fused (default 3)",
+             "k": "without a reference: how many gallery photos are fused (default 2)",
              "threshold": "without a reference: correspondence similarity below which chroma "
-                          "fades to gray (0-1, default 0.6)",
+                          "fades to gray (0-1, default 0: no fade)",
              "descriptor_weights": "weights of the retrieval descriptor: a path or URL"},
 )
 

@@ -87,9 +87,11 @@ def build_input(lightness: torch.Tensor, warped_ab: torch.Tensor, similarities: 
         else lightness
     return torch.cat([small_l / 50.0 - 1.0, warped_ab / AB_NORM, similarities], 1)
 
-#: defaults of the automatic mode (no reference), chosen on photos_v1's val part
-DEFAULT_K = 3
-DEFAULT_THRESHOLD = 0.6
+#: defaults of the automatic mode (no reference), chosen on photos_v1's val part by
+#: benchmarks/exemplar_auto.py sweep (rule: lowest dCF with PSNR >= gray): k=2, and no
+#: fade (thresholds 0-0.45 give the same result; 0.6 cost 5-7 CF for +0.3 dB)
+DEFAULT_K = 2
+DEFAULT_THRESHOLD = 0.0
 #: confidence ramp: chroma grows from 0 at `threshold` to full at threshold + RAMP
 RAMP = 0.1
 #: per-pixel softmax temperature of the fusion weights over the references' confidences
