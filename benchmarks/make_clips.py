@@ -9,6 +9,10 @@ truth (the gray input is made from its L* by colorplug.evaluate.gray_input). Pho
 from /work/photos512 by manifest.csv's package column: ``test`` = scratch,
 mate-backgrounds, plasma-workspace-wallpapers (for reporting only); ``val`` = every other
 package (for tuning thresholds and blends). Clips are data: the output folder is git-ignored.
+
+A real clip: ``--video FILE`` decodes the first --frames frames of a colour video with PyAV,
+resized to --size, into ``test_real_<stem>.npy`` (e.g. OpenCV's ``vtest.avi`` from Debian's
+opencv-doc, which fetch_photos.sh unpacks under /tmp/fetch_photos_work).
 """
 from __future__ import annotations
 
@@ -88,9 +92,31 @@ def make_clip(paths: list[Path], move: str, n: int = 60, size: tuple[int, int] =
     return _frames(_load(paths[0]), move, n, size)
 
 
+def video_clip(path: Path, n: int, size: tuple[int, int], start: int = 0) -> np.ndarray:
+    """(n, H, W, 3) uint8 RGB: frames start..start+n of a colour video, area-resized."""
+    import av
+    import cv2
+
+    h, w = size
+    frames = []
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i < start:
+                continue
+            rgb = frame.to_ndarray(format="rgb24")
+            frames.append(cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA))
+            if len(frames) == n:
+                break
+    if len(frames) < n:
+        raise SystemExit(f"{path}: only {len(frames)} frames after frame {start}")
+    return np.stack(frames)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--split", choices=["val", "test"], required=True)
+    p.add_argument("--split", choices=["val", "test"])
+    p.add_argument("--video", type=Path, help="a real colour video to cut one test clip from")
+    p.add_argument("--start", type=int, default=0, help="--video: first frame")
     p.add_argument("--out", required=True, help="folder for NAME.npy clips (git-ignored)")
     p.add_argument("--per-move", type=int, default=2, help="clips per move")
     p.add_argument("--frames", type=int, default=60)
@@ -98,11 +124,19 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.video:
+        clip = video_clip(args.video, args.frames, (h, w), args.start)
+        name = f"test_real_{args.video.stem}"
+        np.save(out / f"{name}.npy", clip)
+        print(name, clip.shape, args.video)
+        return
+    if not args.split:
+        p.error("give --split or --video")
     pool = photos(args.split)
     rng = np.random.default_rng(args.seed)
     order = list(rng.permutation(len(pool)))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     index: dict[str, list[str]] = {}
     for move in MOVES:
         for i in range(args.per_move):

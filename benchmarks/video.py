@@ -6,6 +6,7 @@
     python benchmarks/video.py quality --clips clips --out benchmarks/results/video_quality.json
     python benchmarks/video.py memory --out benchmarks/results/video_memory.json
     python benchmarks/video.py throughput --out benchmarks/results/video_throughput.json
+    python benchmarks/video.py table benchmarks/results/video_quality.json   # docs/video.md
 
 ``quality`` reports, per test clip and mode, warp error and CDC on RGB and on a*b* only
 (see colorplug.video.metrics), PSNR / colourfulness against the clip's colour ground truth,
@@ -117,6 +118,35 @@ def cmd_quality(args) -> None:
     results["summary_ratios_vs_off"] = summary
     print(json.dumps(summary, indent=1))
     save_json(args.out, results)
+
+
+def cmd_table(args) -> None:
+    """Markdown of a quality JSON: per clip and mode, the ratios to `off` (RGB and a*b* warp
+    error and CDC), the PSNR change, and the gray input's / ground truth's own RGB warp error
+    as a share of off's (the floor that the shared lightness sets)."""
+    data = json.loads(Path(args.json).read_text())
+    print("| clip | mode | warp error | CDC | a\\*b\\* warp error | a\\*b\\* CDC | "
+          "PSNR (dB) | ΔPSNR | gray input's warp error, CDC | truth's warp error, CDC |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, clip in data["clips"].items():
+        off = clip["off"]
+        floor = [", ".join(f"{clip[who][k] / off[k]:.2f}" for k in ("warp_error", "cdc"))
+                 for who in ("gray_input", "truth")]
+        print(f"| {name} | off | 1 | 1 | 1 | 1 | {off['psnr']:.2f} | | {floor[0]} | {floor[1]} |")
+        for mode, r in clip["ratios_vs_off"].items():
+            print(f"| | {mode} | {r['warp_error']:.2f} | {r['cdc']:.2f} | "
+                  f"{r['warp_error_ab']:.3f} | {r['cdc_ab']:.3f} | {clip[mode]['psnr']:.2f} | "
+                  f"{r['psnr_delta_db']:+.2f} | | |")
+    print()
+    print("| geometric mean over clips | warp error | CDC | a\\*b\\* warp error | a\\*b\\* CDC | "
+          "mean ΔPSNR (dB) | clips |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for mode, r in data.get("summary_ratios_vs_off", {}).items():
+        if mode == "gray_input":
+            print(f"| gray input (floor) | {r['warp_error']:.2f} | {r['cdc']:.2f} | | | | |")
+        else:
+            print(f"| {mode} | {r['warp_error']:.2f} | {r['cdc']:.2f} | {r['warp_error_ab']:.3f} "
+                  f"| {r['cdc_ab']:.3f} | {r['psnr_delta_db']:+.2f} | {r['clips']} |")
 
 
 def cmd_tune(args) -> None:
@@ -238,9 +268,11 @@ def main() -> None:
     r.add_argument("--frames", type=int, default=24)
     r.add_argument("--slow-frames", type=int, default=6)
     r.add_argument("--out")
+    tb = sub.add_parser("table", help="markdown of a quality JSON (for docs/video.md)")
+    tb.add_argument("json")
     args = p.parse_args()
     {"quality": cmd_quality, "tune": cmd_tune, "memory": cmd_memory,
-     "throughput": cmd_throughput}[args.cmd](args)
+     "throughput": cmd_throughput, "table": cmd_table}[args.cmd](args)
 
 
 if __name__ == "__main__":
