@@ -2,8 +2,8 @@
 and the largest difference between their outputs.
 
     python benchmarks/batch.py --baseline before_batching=/path/to/af4a503 \
-        --baseline main=/path/to/addd78b --images 64 --side 256 \
-        --json benchmarks/results/batch.json
+        --current-backend "fusion?weights=colorplug/weights/fusion_photos_w025_v1.safetensors" \
+        --images 64 --side 256 --json benchmarks/results/batch.json
 
 (``--baseline PATH`` alone is labelled "baseline"; the speedups are current / each.)
 
@@ -66,6 +66,10 @@ def main() -> None:
     ap.add_argument("--few", type=int, default=16, help="images of the short run")
     ap.add_argument("--side", type=int, default=256)
     ap.add_argument("--backend", default="fusion")
+    ap.add_argument("--current-backend", default=None,
+                    help="the backend spec for the current code when it must differ from the "
+                         "baselines' (e.g. 'fusion?weights=OLD_DEFAULT' so both run the same "
+                         "weights: older CLIs take no ?options)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path)
@@ -84,9 +88,10 @@ def main() -> None:
         per_cpu = {k: [] for k in roots}
         for _ in range(args.repeats):
             for label, root in roots.items():
-                few, few_cpu = run(root, tmp / "few", tmp / f"few_{label}", args.backend,
-                                   args.threads)
-                total, total_cpu = run(root, tmp / "many", tmp / f"out_{label}", args.backend,
+                backend = args.current_backend if label == "current" and args.current_backend \
+                    else args.backend
+                few, few_cpu = run(root, tmp / "few", tmp / f"few_{label}", backend, args.threads)
+                total, total_cpu = run(root, tmp / "many", tmp / f"out_{label}", backend,
                                        args.threads)
                 times[label].append((args.images - args.few) / max(total - few, 1e-3))
                 per_cpu[label].append((args.images - args.few) / max(total_cpu - few_cpu, 1e-3))
@@ -96,7 +101,8 @@ def main() -> None:
                            for p in sorted((tmp / "out_current").glob("*.png")))
                 for label in roots if label != "current"}
     rate = {k: float(np.median(v)) for k, v in times.items()}
-    result = {"backend": args.backend, "images": args.images, "few": args.few, "side": args.side,
+    result = {"backend": args.backend, "current_backend": args.current_backend or args.backend,
+              "command": "python benchmarks/batch.py " + " ".join(sys.argv[1:]), "images": args.images, "few": args.few, "side": args.side,
               "threads": args.threads, "images_per_s": rate, "runs": times,
               "speedup": {k: rate["current"] / rate[k] for k in roots if k != "current"},
               "pairwise_speedup": {k: [c / b for c, b in zip(times["current"], times[k])]
