@@ -102,8 +102,9 @@ def main() -> None:
                 for label in roots if label != "current"}
     rate = {k: float(np.median(v)) for k, v in times.items()}
     result = {"backend": args.backend, "current_backend": args.current_backend or args.backend,
-              "command": "python benchmarks/batch.py " + " ".join(sys.argv[1:]), "images": args.images, "few": args.few, "side": args.side,
-              "threads": args.threads, "images_per_s": rate, "runs": times,
+              "command": "python benchmarks/batch.py " + " ".join(sys.argv[1:]),
+              "images": args.images, "few": args.few, "side": args.side, "threads": args.threads,
+              "images_per_s": rate, "runs": times,
               "speedup": {k: rate["current"] / rate[k] for k in roots if k != "current"},
               "pairwise_speedup": {k: [c / b for c, b in zip(times["current"], times[k])]
                                    for k in roots if k != "current"},

@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     names = set(load_split(args.split).names(args.part))
     photos = ev.load_photos(args.data, names=names, max_side=args.max_side)
     print(f"{len(photos)} {args.part} photos of split {args.split}", flush=True)
-    labels = {ev.parse_backend_spec(c.split("&gain=")[0])[0] for c in args.configs}
+    labels = {ev.parse_backend_spec(c)[0] for c in args.configs}
     configs = args.configs if "gray" in labels else ["gray", *args.configs]
     rows, summary, outputs = run(configs, photos, args.device)
     meta = {"split": f"{args.split}:{args.part}", "max_side": args.max_side,

@@ -13,7 +13,8 @@
 and the same metrics of the gray input itself and of the ground truth (the floor set by the
 lightness, which every mode shares). ``tune`` picks the cut threshold and the blend
 strength on val clips only. ``memory`` runs each mode on 60 and 600 synthetic frames in
-fresh subprocesses and reports peak RSS. ``throughput`` is frames/s at 640x480 with 2 threads.
+fresh subprocesses and reports peak RSS. ``throughput`` is frames/s at 640x480 with 2 threads
+on a test clip's frames resized (``--clip``). ``table`` prints a quality JSON as markdown.
 """
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def cmd_quality(args) -> None:
 def cmd_table(args) -> None:
     """Markdown of a quality JSON: per clip and mode, the ratios to `off` (RGB and a*b* warp
     error and CDC), the PSNR change, and the gray input's / ground truth's own RGB warp error
-    as a share of off's (the floor that the shared lightness sets)."""
+    and CDC as a share of off's (the floor that the shared lightness sets)."""
     data = json.loads(Path(args.json).read_text())
     print("| clip | mode | warp error | CDC | a\\*b\\* warp error | a\\*b\\* CDC | "
           "PSNR (dB) | ΔPSNR | gray input's warp error, CDC | truth's warp error, CDC |")
@@ -220,7 +221,10 @@ def _throughput_frames(clip: str | None, n: int) -> list[np.ndarray]:
     if clip:
         import cv2
 
-        truth, gray = _clip(Path(clip))
+        if not Path(clip).is_file():
+            raise SystemExit(f"--clip {clip}: no such clip; make it with benchmarks/make_clips.py "
+                             "--split test --out clips, or give --clip '' for a synthetic pattern")
+        _, gray = _clip(Path(clip))
         return [cv2.resize(gray[i % len(gray)], (640, 480), interpolation=cv2.INTER_LINEAR)
                 for i in range(n)]
     y, x = np.mgrid[0:480, 0:640]
