@@ -56,6 +56,9 @@ def sweep(args) -> None:
     photos = ev.load_photos(args.data, names=set(split.names(part)), max_side=args.max_side,
                             limit=args.limit)
     options = {"gallery": args.gallery} if args.gallery else {}
+    for name in ("weights", "similarity_weights", "descriptor_weights"):
+        if getattr(args, name):
+            options[name] = getattr(args, name)
     c = colorplug.get("exemplar", device="cpu", **options)
     kmax = max(KS)
     truths, lums, cands, plain = [], [], [], []
@@ -105,6 +108,7 @@ def sweep(args) -> None:
     ok = [e for e in res["grid"] if e["psnr"] >= gray]
     chosen = min(ok, key=lambda e: e["delta_cf"]) if ok else max(res["grid"],
                                                                  key=lambda e: e["psnr"])
+    res["options"] = {k: str(v) for k, v in options.items()}
     res["rule"] = ("lowest dCF among (k, threshold) with PSNR >= gray; else the highest PSNR")
     res["chosen"] = chosen
     print("gray", res["gray"], "\nplain top-1", res["top1_plain_pooled_no_fade"],
@@ -181,6 +185,9 @@ def main() -> None:
     s.add_argument("--data", required=True)
     s.add_argument("--split", default="photos_v1:val")
     s.add_argument("--gallery", default=None)
+    s.add_argument("--weights", default=None, help="colour network weights (default: shipped)")
+    s.add_argument("--similarity-weights", default=None)
+    s.add_argument("--descriptor-weights", default=None)
     s.add_argument("--max-side", type=int, default=256)
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--threads", type=int, default=1)

@@ -119,6 +119,27 @@ def test_default_gallery_ships_thumbnails_with_sources_and_an_index():
     assert c.index().cached  # the shipped index: nothing to compute on first use
 
 
+def test_the_gallery_index_depends_on_the_similarity_weights_too(tmp_path, monkeypatch):
+    """The descriptors pool the similarity network's features, so other similarity weights
+    with the same descriptor head must not reuse the shipped (or a cached) index."""
+    import torch
+
+    from colorplug import weights
+    from colorplug.backends.exemplar.model import SimilarityNet
+    from colorplug.backends.exemplar.retrieval import shipped_index
+
+    monkeypatch.setenv("COLORPLUG_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    other = tmp_path / "similarity_other.safetensors"
+    weights.save(other, SimilarityNet().state_dict(), {"backend": "exemplar"}, half=True)
+    default = colorplug.get("exemplar", device="cpu", refine=False)
+    mine = colorplug.get("exemplar", device="cpu", refine=False, similarity_weights=str(other))
+    assert default.index_weights_sha() != mine.index_weights_sha()
+    files = gallery_files(DEFAULT_GALLERY)
+    assert shipped_index(files, default.index_weights_sha(), default.working_size) is not None
+    assert shipped_index(files, mine.index_weights_sha(), mine.working_size) is None
+
+
 def test_with_a_reference_the_result_is_the_single_reference_path(gallery):
     """A given reference is used alone, exactly as before: the gallery is never read, and
     the chroma equals features -> correspondence -> warp -> colour network by hand."""

@@ -4,6 +4,10 @@ only, and SOURCES.csv listing each file's source package, version, path and lice
 
     python -m colorplug.backends.exemplar.build_gallery --data /work/photos512 \
         --split photos_v1 --out colorplug/backends/exemplar/gallery
+    python -m colorplug.backends.exemplar.build_gallery --index-only   # after new weights
+
+Building the package's own gallery also writes its index (``index.npz``: the descriptors of
+the default weights, so first use computes nothing); ``--index-only`` rewrites just that.
 
 Permissive: public domain, CC0, CC-BY (not -SA, -NC, -ND), BSD, MIT, Apache. Everything else
 (GPL, LGPL, CC-BY-SA, non-commercial, GFDL, unknown or unstated) is left out, and so is a
@@ -33,12 +37,19 @@ def permissive(licence: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="folder of the photos with manifest.csv")
+    p.add_argument("--data", help="folder of the photos with manifest.csv")
     p.add_argument("--split", default="photos_v1")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="gallery folder to write")
+    p.add_argument("--index-only", action="store_true",
+                   help="only rewrite the shipped gallery's index for the default weights")
     p.add_argument("--side", type=int, default=256)
     p.add_argument("--quality", type=int, default=85)
     args = p.parse_args(argv)
+    if args.index_only:
+        write_default_index()
+        return 0
+    if not (args.data and args.out):
+        p.error("--data and --out are needed (or --index-only)")
     from PIL import Image
 
     from ...files import write_bytes_atomic
@@ -68,7 +79,23 @@ def main(argv: list[str] | None = None) -> int:
     write_bytes_atomic(out / "SOURCES.csv", sources.getvalue().encode(), overwrite=True)
     print(f"{len(chosen)} of {len(train)} train photos qualify; {total / 1e6:.2f} MB of "
           f"thumbnails in {out}")
+    from .retrieval import DEFAULT_GALLERY
+
+    if out.resolve() == DEFAULT_GALLERY.resolve():
+        write_default_index()
     return 0
+
+
+def write_default_index() -> None:
+    """Compute the default gallery's descriptors with the default weights and store them
+    beside the photos (`retrieval.write_shipped_index`)."""
+    from .colorizer import ExemplarColorizer
+    from .retrieval import write_shipped_index
+
+    colorizer = ExemplarColorizer(device="cpu")
+    index = colorizer.index()
+    path = write_shipped_index(index, colorizer.index_weights_sha(), colorizer.working_size)
+    print(f"index of {len(index.files)} gallery photos written to {path}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ reference colours, then the colour network (or, with refine=False, the warped co
 alone, smoothed by their confidence)."""
 from __future__ import annotations
 
+import hashlib
+
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,7 +266,7 @@ class ExemplarColorizer(ChromaColorizer):
                 ref = self._gallery_ref(path)
                 return head.embed(pooled(ref.feats))[0].cpu().numpy()
 
-            sha = self._descriptor_sha()
+            sha = self.index_weights_sha()
             self._index = shipped_index(self.gallery_files, sha, self.working_size)
             if self._index is None:
                 key = index_key(self.gallery_files, sha, self.working_size)
@@ -272,9 +274,13 @@ class ExemplarColorizer(ChromaColorizer):
                     self._index = load_or_build(self.gallery_files, key, describe)
         return self._index
 
-    def _descriptor_sha(self) -> str:
-        path = self.descriptor_meta["weights_file"]
-        return sha256_file(path)
+    def index_weights_sha(self) -> str:
+        """What a gallery's descriptors depend on besides its files: the SHA-256 of the
+        descriptor weights and of the similarity weights whose features it pools."""
+        self.descriptor()
+        parts = [sha256_file(self.descriptor_meta["weights_file"]),
+                 sha256_file(self.similarity_meta["weights_file"])]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def _gallery_ref(self, path: Path) -> Reference:
         """A gallery photo prepared as a reference (the last REF_CACHE kept in memory)."""

@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="folder of the split's photos")
     p.add_argument("--split", default="photos_v1")
     p.add_argument("--out", required=True)
+    p.add_argument("--similarity", default=None,
+                   help="similarity weights the descriptor is trained on (default: the shipped ones)")
     p.add_argument("--views", type=int, default=4, help="views per train photo")
     p.add_argument("--working-size", type=int, default=256)
     p.add_argument("--dim", type=int, default=128)
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         z = np.load(cache)
         xt, yt_names, xv = z["xt"], list(z["yt"]), z["xv"]
     else:
-        net, _ = load_similarity(None)
+        net, _ = load_similarity(args.similarity)
         net.eval()
         rng = np.random.default_rng(args.seed)
         xt, yt_names = [], []
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                          "views_per_photo": args.views, "working_size": args.working_size,
                          "classes": classes, "epochs": args.epochs, "lr": args.lr,
                          "weight_decay": args.weight_decay, "seed": args.seed,
-                         "similarity": "exemplar_similarity_r34_v1.safetensors (frozen)"},
+                         "similarity": f"{Path(args.similarity).name if args.similarity else 'the shipped default'} (frozen)"},
             "metrics": {k: report[k] for k in ("top1_same_package", "top1_same_class")}}
     save(args.out, state, meta)
     if args.report:
