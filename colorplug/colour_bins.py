@@ -148,23 +148,47 @@ def normalised_entropy(logits: Any) -> Any:
     return -(logp.exp() * logp).sum(1) / math.log(logits.shape[1])
 
 
-def check_decoding_options(temperature: Any, saturation: Any, bins: bool) -> None:
-    """The `temperature` and `saturation` options: numbers in [0, 10]; temperature is
-    refused (clearly) for weights that regress a*b*."""
+def check_decoding_options(temperature: Any, saturation: Any, bins: bool,
+                           steering: Any = None) -> None:
+    """The `temperature`, `saturation` and `steering` options: numbers in [0, 10];
+    temperature and steering are refused (clearly) for weights that regress a*b*."""
     from .errors import InputError
 
-    for name, value in (("temperature", temperature), ("saturation", saturation)):
+    for name, value in (("temperature", temperature), ("saturation", saturation),
+                        ("steering", steering)):
         if value is not None and (isinstance(value, bool) or
                                   not isinstance(value, (int, float)) or not 0 <= value <= 10):
             raise InputError(f"{name} must be a number in [0, 10]; got {value!r}")
-    if not bins and temperature is not None:
-        raise InputError("temperature applies to weights trained with --colour-loss bins; "
-                         "these weights regress a*b* directly (saturation works with both)")
+    for name, value in (("temperature", temperature), ("steering", steering)):
+        if not bins and value is not None:
+            raise InputError(f"{name} applies to weights trained with --colour-loss bins; "
+                             "these weights regress a*b* directly (saturation works with both)")
 
 
-def decode(logits: Any, centres: Any, temperature: float, saturation: float) -> Any:
-    """Bin logits (N, Q, H, W) -> a*b* (N, 2, H, W): annealed mean times `saturation`."""
-    return annealed_mean(logits.float(), centres, temperature) * saturation
+def confidence(logits: Any) -> Any:
+    """Per-pixel confidence (N, H, W) in [0, 1]: 1 - the normalised entropy of the bins."""
+    return 1 - normalised_entropy(logits.float())
+
+
+def steered_gain(logits: Any, saturation: float, steering: float) -> Any:
+    """Per-pixel chroma gain (N, H, W): `saturation` moved towards confident pixels.
+
+    gain = saturation * c**steering / mean(c**steering) over each image, c = `confidence`:
+    the image's mean gain stays `saturation` while sure pixels get more of it and unsure
+    ones less (steering 0: the same gain everywhere).
+    """
+    weight = confidence(logits).clamp(min=1e-6) ** steering
+    return saturation * weight / weight.mean(dim=(1, 2), keepdim=True)
+
+
+def decode(logits: Any, centres: Any, temperature: float, saturation: float,
+           steering: float = 0.0) -> Any:
+    """Bin logits (N, Q, H, W) -> a*b* (N, 2, H, W): annealed mean times `saturation`,
+    per pixel by confidence when `steering` > 0 (`steered_gain`)."""
+    ab = annealed_mean(logits.float(), centres, temperature)
+    if not steering:
+        return ab * saturation
+    return ab * steered_gain(logits, saturation, steering)[:, None]
 
 
 def prior_from_photos(images: list, centres: Any, side: int = 64) -> Any:

@@ -83,6 +83,22 @@ def test_rebalanced_cross_entropy_is_lowest_for_the_true_colour(centres):
         colour_bins.rebalanced_cross_entropy(wrong, ab, centres, w)
 
 
+def test_steering_moves_saturation_to_confident_pixels_at_the_same_mean(centres):
+    q = len(centres)
+    logits = torch.zeros(1, q, 2, 2)          # every pixel clueless (uniform) ...
+    red = int(np.argmin(np.abs(centres.numpy() - [60, 40]).sum(1)))
+    logits[0, red, 0, 0] = 20.0                # ... but the top-left one, sure of red
+    conf = colour_bins.confidence(logits)
+    assert conf[0, 0, 0] > 0.99 and conf[0, 1, 1] < 0.01
+    gain = colour_bins.steered_gain(logits, 1.5, 1.0)
+    assert torch.isclose(gain.mean(), torch.tensor(1.5))   # the image's mean gain is kept
+    assert gain[0, 0, 0] > 5.9 and gain[0, 1, 1] < 0.01    # sure pixel gets it, unsure don't
+    flat = colour_bins.decode(logits, centres, 0.38, 1.5)
+    steered = colour_bins.decode(logits, centres, 0.38, 1.5, steering=1.0)
+    assert torch.allclose(steered[0, :, 0, 0], flat[0, :, 0, 0] * gain[0, 0, 0] / 1.5, atol=1e-4)
+    assert torch.equal(colour_bins.decode(logits, centres, 0.38, 1.5, steering=0.0), flat)
+
+
 def _bins_fusion(tmp_path, centres, colour):
     """Tiny bins fusion weights whose output layer always says `colour` (a*b*)."""
     cfg = FusionConfig(width=0.125, colour_head="bins", num_bins=len(centres), temperature=0.38)
@@ -139,6 +155,10 @@ def test_decoding_options_are_checked(tmp_path, centres):
         colorplug.get("fusion", weights=str(path), device="cpu", temperature="hot")
     with pytest.raises(colorplug.InputError, match="saturation must be"):
         colorplug.get("fusion", weights=str(path), device="cpu", saturation=-1)
+    with pytest.raises(colorplug.InputError, match="steering applies to weights trained with"):
+        colorplug.get("fusion", weights=FusionWeights.PHOTOS_W025_V1, device="cpu", steering=1)
+    with pytest.raises(colorplug.InputError, match=r"steering must be a number in \[0, 10\]"):
+        colorplug.get("fusion", weights=str(path), device="cpu", steering=-2)
 
 
 def test_cgan_bins_generator_decodes(tmp_path, centres):

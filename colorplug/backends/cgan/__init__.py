@@ -21,7 +21,9 @@ INFO = BackendInfo(
     options={"working_size": "longest side chroma is predicted at (default: the trained size)", "batch_size": "images of one working shape run through the network together",
              "temperature": "bins weights: annealed-mean temperature (1 = mean, cautious; "
                             "-> 0 = mode, colourful); default from the weights",
-             "saturation": "chroma gain on the predicted a*b* (1 = as trained); default from the weights"},
+             "saturation": "chroma gain on the predicted a*b* (1 = as trained); default from the weights",
+             "steering": "bins weights: move the saturation towards confident pixels (1 - bin "
+                         "entropy) at the same mean gain; 0 = uniform (default)"},
 )
 
 

@@ -38,7 +38,7 @@ class CGANColorizer(ChromaColorizer):
     def __init__(self, *, weights: Any = None, device: str = "auto",
                  working_size: int | None = None, batch_size: int = 8,
                  temperature: float | None = None, saturation: float | None = None,
-                 **options: Any) -> None:
+                 steering: float | None = None, **options: Any) -> None:
         super().__init__(**options)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer; got {batch_size!r}")
@@ -53,15 +53,16 @@ class CGANColorizer(ChromaColorizer):
             raise InputError(f"working_size must be an integer >= 16; got {working_size!r}")
         self.working_size = size
         self.bins = self.cfg.colour_head == "bins"
-        colour_bins.check_decoding_options(temperature, saturation, self.bins)
+        colour_bins.check_decoding_options(temperature, saturation, self.bins, steering)
         self.temperature = self.cfg.temperature if temperature is None else float(temperature)
         self.saturation = self.cfg.saturation if saturation is None else float(saturation)
+        self.steering = self.cfg.steering if steering is None else float(steering)
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """Generator output -> a*b* (N, 2, h, w) (bins: annealed mean x saturation)."""
         if self.bins:
             return colour_bins.decode(output, self.model.bin_centres, self.temperature,
-                                      self.saturation)
+                                      self.saturation, self.steering)
         return signed_unit_to_ab(output.float()) * self.saturation
 
     @torch.inference_mode()

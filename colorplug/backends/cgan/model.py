@@ -59,6 +59,7 @@ class GeneratorConfig:
     num_bins: int = 0
     temperature: float = 0.38     # bins: default annealed-mean temperature
     saturation: float = 1.0       # bins: default chroma gain
+    steering: float = 0.0          # default confidence steering of the saturation (bins)
 
     @property
     def multiple(self) -> int:

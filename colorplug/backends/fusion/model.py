@@ -42,6 +42,7 @@ class FusionConfig:
     num_bins: int = 0              # Q, for colour_head="bins"
     temperature: float = 0.38      # default annealed-mean temperature (bins)
     saturation: float = 1.0        # default chroma gain after decoding (bins)
+    steering: float = 0.0          # default confidence steering of the saturation (bins)
 
     def c(self, channels: int) -> int:
         return max(8, int(round(channels * self.width)))
