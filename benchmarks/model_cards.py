@@ -44,10 +44,10 @@ def table(summary_file: Path, rows: list[str] | None = None, note_selected: bool
     truth_cf = next(iter(summary.values()))["cf_truth"]
     lines.append("")
     part = meta["split"].rpartition(":")[2]
-    script = ROOT / "benchmarks" / f"colour_eval_{part}.sh"
     folder = summary_file.parent.relative_to(ROOT).as_posix()
-    scripted = script.is_file() and re.search(rf"{re.escape(folder)}\b(?!_)", script.read_text())
-    how = f"`bash {script.relative_to(ROOT)}`" if scripted else f"`{meta['command']}`"
+    scripts = [s for s in sorted((ROOT / "benchmarks").glob(f"colour_eval_{part}*.sh"))
+               if re.search(rf"{re.escape(folder)}\b(?!_)", s.read_text())]
+    how = f"`bash {scripts[0].relative_to(ROOT)}`" if scripts else f"`{meta['command']}`"
     lines.append(f"{meta['split']}: {summary['gray']['images']} photos, longest side "
                  f"{meta['max_side']}, CF of the truth {truth_cf:.1f}. Reproduce: {how} "
                  f"(the exact command is in `summary.json`); per-photo rows in "

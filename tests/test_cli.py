@@ -21,6 +21,7 @@ def test_list_and_info(capsys):
     assert main(["info", "fusion"]) == 0
     out = capsys.readouterr().out
     assert "weights:          fusion_photos_split_v2 (shipped:" in out
+    assert "fusion_photos_split_w04_v3 (shipped:" in out  # the default, listed among them
     assert "working_size" in out and "batch_size" in out and "intensity_range" in out
     assert main(["info", "nope"]) == 2
     assert "unknown backend 'nope'" in capsys.readouterr().err

@@ -30,7 +30,13 @@ class FusionWeights(WeightsEnum):
                     "packages never seen), scene labels; saturation 2.0 chosen on val "
                     "(model card: docs/backends/fusion.md).",
     )
-    DEFAULT = PHOTOS_SPLIT_V2
+    PHOTOS_SPLIT_W04_V3 = WeightsSpec(
+        filename="fusion_photos_split_w04_v3.safetensors",
+        description="Width 0.4, trained on the 351 train photos of split photos_v1 on a GPU "
+                    "(900 steps of batch 64, chosen by val loss), scene labels; saturation "
+                    "2.2 chosen on val (model card: docs/backends/fusion.md).",
+    )
+    DEFAULT = PHOTOS_SPLIT_W04_V3
 
 
 
@@ -39,7 +45,8 @@ class FusionColorizer(ChromaColorizer):
 
     def __init__(self, *, weights: Any = None, device: str = "auto", working_size: int = 256,
                  batch_size: int = 8, temperature: float | None = None,
-                 saturation: float | None = None, **options: Any) -> None:
+                 saturation: float | None = None, steering: float | None = None,
+                 **options: Any) -> None:
         super().__init__(**options)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer; got {batch_size!r}")
@@ -54,9 +61,10 @@ class FusionColorizer(ChromaColorizer):
             self.device, backend=INFO.name)
         cfg = self.model.cfg
         self.bins = cfg.colour_head == "bins"
-        colour_bins.check_decoding_options(temperature, saturation, self.bins)
+        colour_bins.check_decoding_options(temperature, saturation, self.bins, steering)
         self.temperature = cfg.temperature if temperature is None else float(temperature)
         self.saturation = cfg.saturation if saturation is None else float(saturation)
+        self.steering = cfg.steering if steering is None else float(steering)
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """Network output -> a*b* (N, 2, h, w): bins by the annealed mean at `temperature`,
@@ -64,7 +72,7 @@ class FusionColorizer(ChromaColorizer):
         if not self.bins:
             return unit_interval_to_ab(output.float()) * self.saturation
         return colour_bins.decode(output, self.model.bin_centres, self.temperature,
-                                  self.saturation)
+                                  self.saturation, self.steering)
 
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
         """L* (h, w) or a stack (n, h, w) -> network input (n, 1, h, w) in [0, 1]."""
