@@ -28,7 +28,13 @@ class CGANWeights(WeightsEnum):
                     "a 70x70 PatchGAN on ~410 Debian-packaged colour photos (model card: "
                     "docs/backends/cgan.md).",
     )
-    DEFAULT = RESNET18_PHOTOS_V1
+    RESNET18_BINS_SPLIT_V2 = WeightsSpec(
+        filename="cgan_resnet18_bins_split_v2.safetensors",
+        description="ResNet-18-encoder generator predicting a*b* bins (working size 128), "
+                    "trained on the 351 train photos of split photos_v1 on a GPU; temperature "
+                    "1 chosen on val (model card: docs/backends/cgan.md).",
+    )
+    DEFAULT = RESNET18_BINS_SPLIT_V2
 
 
 
