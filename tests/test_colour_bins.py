@@ -8,6 +8,7 @@ import torch
 
 import colorplug
 from colorplug import color, colour_bins, weights
+from colorplug.backends.cgan.colorizer import CGANWeights
 from colorplug.backends.cgan.model import GeneratorConfig, build_generator
 from colorplug.backends.fusion.colorizer import FusionWeights
 from colorplug.backends.fusion.model import FusionConfig, FusionNet
@@ -180,7 +181,9 @@ def test_cgan_bins_generator_decodes(tmp_path, centres):
     lab = color.rgb_to_lab(out / 255.0)
     assert np.median(lab[..., 2]) < -30  # blue came out
     with pytest.raises(colorplug.InputError, match="--colour-loss bins"):
-        colorplug.get("cgan", device="cpu", temperature=0.2)
+        colorplug.get("cgan", weights=CGANWeights.RESNET18_PHOTOS_V1, device="cpu",
+                      temperature=0.2)  # v1 regresses a*b*; the default (v2) is bins
+    assert colorplug.get("cgan", device="cpu", temperature=0.2).temperature == 0.2
 
 
 @pytest.mark.parametrize("backend,extra", [
