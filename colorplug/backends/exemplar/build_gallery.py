@@ -92,7 +92,7 @@ def write_default_index() -> None:
     from .colorizer import ExemplarColorizer
     from .retrieval import write_shipped_index
 
-    colorizer = ExemplarColorizer(device="cpu")
+    colorizer = ExemplarColorizer(device="cpu", refine=False)  # descriptors need no colour net
     index = colorizer.index()
     path = write_shipped_index(index, colorizer.index_weights_sha(), colorizer.working_size)
     print(f"index of {len(index.files)} gallery photos written to {path}")
