@@ -123,7 +123,27 @@ class ChromaColorizer(ABC):
                        hints: Any) -> list[np.ndarray]:
         """a*b* (h, w, 2) for each lightness map (H, W) in [0, 100]; any h, w."""
 
+    def predict_confidence(self, lightness: list[np.ndarray], *,
+                           reference: np.ndarray | None) -> list[np.ndarray]:
+        """Confidence (h, w) in [0, 1] of each map's chroma; backends that know one override
+        this (bins weights: 1 - the entropy of the bins; exemplar: the match similarity)."""
+        raise InputError(f"backend {self.info.name!r} gives no per-pixel confidence for its "
+                         "colours (bins weights of fusion and cgan, and exemplar, do)")
+
     # -- public API ----------------------------------------------------------------
+    def confidence(self, image: Any, *, reference: Any = None) -> np.ndarray:
+        """How sure the backend is of each pixel's colour: (H, W) float32 in [0, 1] at the
+        input's size; what a steered saturation and issue 15's reports use."""
+        ref = self._reference(reference)
+        prepared = prepare(image, intensity_range=self.intensity_range)
+        small = np.asarray(self.predict_confidence([prepared.lightness], reference=ref)[0],
+                           dtype=np.float32)
+        if small.ndim != 2 or 0 in small.shape or not np.isfinite(small).all():
+            raise BackendError(f"backend {self.info.name!r} returned a confidence map shaped "
+                               f"{small.shape} or not finite; expected finite (h, w)")
+        h, w = prepared.lightness.shape
+        return np.clip(upsample_rows(small[..., None], h, w, 0, h)[..., 0], 0.0, 1.0)
+
     def colorize(self, image: Any, *, reference: Any = None, hints: Any = None
                  ) -> np.ndarray | list[np.ndarray]:
         """Colorize one image -> (H, W, 3), or (H, W, 4) when the input has alpha.

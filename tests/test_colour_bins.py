@@ -219,3 +219,53 @@ def test_train_with_colour_loss_bins(tmp_path, backend, extra):
     rgb = colorplug.get(backend, weights=str(out), device="cpu").colorize(
         np.full((32, 32), 100, np.uint8))
     assert rgb.shape == (32, 32, 3)
+
+
+def _fusion_with_bias(tmp_path, centres, bias: torch.Tensor):
+    """Tiny bins fusion weights whose output layer gives every pixel the logits `bias`."""
+    cfg = FusionConfig(width=0.125, colour_head="bins", num_bins=len(centres))
+    net = FusionNet(cfg)
+    net.bin_centres.copy_(centres)
+    torch.nn.init.zeros_(net.colorize[-1].weight)
+    with torch.no_grad():
+        net.colorize[-1].bias.copy_(bias)
+    path = tmp_path / "fusion_bias.safetensors"
+    weights.save(path, net.state_dict(), {"backend": "fusion", "config": cfg.to_dict()})
+    return path
+
+
+def test_confidence_map_is_one_minus_the_bins_entropy_at_the_input_size(tmp_path, centres):
+    """`confidence(image)`: (H, W) in [0, 1]; a model sure of one bin reads ~1 everywhere, one
+    with a uniform distribution ~0; weights that regress a*b* say they have none."""
+    gray = np.tile(np.linspace(40, 220, 70, dtype=np.uint8), (45, 1))
+    sure_bias = torch.full((len(centres),), -20.0)
+    sure_bias[int(np.argmin(np.abs(centres.numpy() - [60, 40]).sum(1)))] = 20.0
+    sure = colorplug.get("fusion", weights=str(_fusion_with_bias(tmp_path, centres, sure_bias)),
+                         device="cpu").confidence(gray)
+    assert sure.shape == (45, 70) and sure.dtype == np.float32
+    assert sure.min() > 0.99
+    unsure = colorplug.get("fusion", device="cpu", weights=str(_fusion_with_bias(
+        tmp_path, centres, torch.zeros(len(centres))))).confidence(gray)
+    assert unsure.max() < 0.01
+    from colorplug import evaluate
+    assert evaluate.confidence_stats(sure) == {"confidence": pytest.approx(1.0, abs=0.01),
+                                               "confident": 1.0}
+    assert evaluate.confidence_stats(unsure)["confident"] == 0.0
+    with pytest.raises(colorplug.InputError, match="regress a\\*b\\* and have no per-pixel"):
+        colorplug.get("fusion", weights=FusionWeights.PHOTOS_W025_V1, device="cpu").confidence(gray)
+    with pytest.raises(colorplug.InputError, match="regress a\\*b\\* and have no per-pixel"):
+        colorplug.get("cgan", weights=CGANWeights.RESNET18_PHOTOS_V1,
+                      device="cpu").confidence(gray)
+    with pytest.raises(colorplug.InputError, match="gives no per-pixel confidence"):
+        colorplug.get("autoencoder", device="cpu").confidence(gray)
+
+
+def test_shipped_cgan_confidence_is_a_map_between_the_extremes():
+    """The shipped bins generator (cgan's default) is neither sure nor clueless everywhere:
+    its confidence map has the input's size and spreads inside (0, 1)."""
+    rng = np.random.default_rng(0)
+    gray = (np.add.outer(np.arange(60), np.arange(90)) * 2 % 256).astype(np.uint8)
+    gray = np.clip(gray.astype(int) + rng.integers(-10, 10, gray.shape), 0, 255).astype(np.uint8)
+    conf = colorplug.get("cgan", device="cpu").confidence(gray)
+    assert conf.shape == (60, 90)
+    assert 0.0 < conf.min() < conf.max() < 1.0

@@ -155,3 +155,15 @@ def test_broken_similarity_weights_are_blamed_not_the_input(tmp_path):
                                                      "safetensors") as info:
         c.colorize(gray, reference=ref)
     assert "source contains" not in str(info.value)
+
+
+def test_confidence_is_the_match_similarity(random_similarity):
+    """`confidence(gray, reference=...)`: ~1 where the reference is the target itself (every
+    patch matches exactly), lower against an unrelated reference; the input's size."""
+    photo = make_photo(5, (96, 128))
+    c = colorplug.get("exemplar", refine=False, similarity_weights=random_similarity, device="cpu")
+    itself = c.confidence(photo, reference=photo)
+    assert itself.shape == (96, 128) and itself.min() > 0.95
+    noise = np.random.default_rng(3).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    other = c.confidence(photo, reference=noise)
+    assert other.mean() < itself.mean() - 0.05

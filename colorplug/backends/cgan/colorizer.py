@@ -71,9 +71,14 @@ class CGANColorizer(ChromaColorizer):
                                       self.saturation, self.steering)
         return signed_unit_to_ab(output.float()) * self.saturation
 
-    @torch.inference_mode()
     def predict_ab(self, lums: list[np.ndarray]) -> np.ndarray:
         """a*b* (n, h, w, 2) at the working size for L* maps (H, W) of one working shape."""
+        return self._run(lums, self.decode)
+
+    @torch.inference_mode()
+    def _run(self, lums: list[np.ndarray], head: Any) -> np.ndarray:
+        """The generator over L* maps of one working shape; `head` turns its output
+        (n, C, h, w) into the maps returned, (n, h, w, channels) at the working size."""
         m = self.cfg.multiple
         h, w = working_shape(*lums[0].shape, self.working_size)
         x = torch.from_numpy(np.stack([resize_map(lum, w, h) for lum in lums])
@@ -84,9 +89,8 @@ class CGANColorizer(ChromaColorizer):
             # reflect where the image is large enough, replicate the rest
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
-        ab = self.decode(self.model(x))
-        ab = ab[:, :, ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
-        return ab.permute(0, 2, 3, 1).cpu().numpy()
+        maps = head(self.model(x))[:, :, ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
+        return maps.permute(0, 2, 3, 1).cpu().numpy()
 
     def predict_chroma(self, lightness: list[np.ndarray], *, reference: Any,
                        hints: Any) -> list[np.ndarray]:
@@ -97,3 +101,12 @@ class CGANColorizer(ChromaColorizer):
             for j, ab in zip(idx, self.predict_ab([lightness[i] for i in idx])):
                 out[j] = ab
         return out
+
+    def predict_confidence(self, lightness: list[np.ndarray], *,
+                           reference: Any) -> list[np.ndarray]:
+        """1 - the normalised entropy of each pixel's bin distribution (bins weights)."""
+        if not self.bins:
+            raise InputError("backend 'cgan': these weights regress a*b* and have no per-pixel "
+                             "confidence; weights trained with --colour-loss bins do")
+        return [self._run([lum], lambda out: colour_bins.confidence(out)[:, None])[0, ..., 0]
+                for lum in lightness]

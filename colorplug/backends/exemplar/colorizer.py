@@ -232,6 +232,23 @@ class ExemplarColorizer(ChromaColorizer):
         ref = self._prepare_ref(reference)
         return [self.chroma_for(lum, ref.lightness, ref.ab, ref.feats) for lum in lightness]
 
+    @torch.inference_mode()
+    def predict_confidence(self, lightness: list[np.ndarray], *,
+                           reference: np.ndarray | None) -> list[np.ndarray]:
+        """The correspondence confidence (the matched patches' cosine similarity, clipped to
+        [0, 1]): of the given reference, or the best of the k retrieved ones."""
+        ref = self._prepare_ref(reference) if reference is not None else None
+        out = []
+        for lum in lightness:
+            if ref is None:
+                conf = self.candidates(lum).confidence[:self.k].max(0).values
+            else:
+                tl = self._lightness(lum)
+                ab, sims = self._chroma(tl, self._features(tl), ref)
+                conf = confidence_map(sims, ab.shape[-2:])[0]
+            out.append(conf.clamp(0, 1).cpu().numpy())
+        return out
+
     # -- automatic references ------------------------------------------------------
     @torch.inference_mode()
     def candidates(self, lum: np.ndarray, k: int | None = None) -> Candidates:

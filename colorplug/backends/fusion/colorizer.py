@@ -88,6 +88,23 @@ class FusionColorizer(ChromaColorizer):
     def predict_chroma(self, lightness: list[np.ndarray], *, reference: np.ndarray | None,
                        hints: Any) -> list[np.ndarray]:
         """Images of one working shape go through the network together (`batch_size`)."""
+        return self._run(lightness, reference, self.decode)
+
+    @torch.inference_mode()
+    def predict_confidence(self, lightness: list[np.ndarray], *,
+                           reference: np.ndarray | None) -> list[np.ndarray]:
+        """1 - the normalised entropy of each pixel's bin distribution (bins weights)."""
+        if not self.bins:
+            raise InputError("backend 'fusion': these weights regress a*b* and have no "
+                             "per-pixel confidence; weights trained with --colour-loss bins do")
+        maps = self._run(lightness, reference,
+                         lambda output: colour_bins.confidence(output)[:, None])
+        return [m[..., 0] for m in maps]
+
+    def _run(self, lightness: list[np.ndarray], reference: np.ndarray | None,
+             head: Any) -> list[np.ndarray]:
+        """The network over `lightness` in batches of one working shape; `head` turns its
+        output (n, C, h, w) into the maps returned, (h, w, channels) each."""
         prior = self.global_vector(reference[..., 0]) if reference is not None else None
         g = self.model.cfg.global_size
         shapes = [working_shape(*lum.shape, self.working_size, multiple=8) for lum in lightness]
@@ -101,7 +118,7 @@ class FusionColorizer(ChromaColorizer):
                 vec = self.model.global_features(
                     self._tensor(np.stack([resize_map(lightness[i], g, g) for i in idx])))[0]
             output, _ = self.model(local, global_vector=vec)
-            ab = self.decode(output).permute(0, 2, 3, 1).cpu().numpy()
+            maps = head(output).permute(0, 2, 3, 1).cpu().numpy()
             for j, i in enumerate(idx):
-                out[i] = ab[j]
+                out[i] = maps[j]
         return out
