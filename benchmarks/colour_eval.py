@@ -48,8 +48,23 @@ class Gained:
     def colorize(self, image, **kwargs):
         return with_gain(self.inner.colorize(image, **kwargs), self.gain)
 
+    def confidence(self, image, **kwargs):
+        return self.inner.confidence(image, **kwargs)
 
-def run(configs: list[str], photos, device: str):
+
+def confidence_of(colorizer, gray) -> dict[str, float]:
+    """The backend's confidence statistics for one photo ({} where it has none)."""
+    from colorplug.errors import InputError
+
+    if not hasattr(colorizer, "confidence"):
+        return {}
+    try:
+        return ev.confidence_stats(colorizer.confidence(gray))
+    except InputError:
+        return {}
+
+
+def run(configs: list[str], photos, device: str, with_confidence: bool = False):
     """(rows, summary, outputs) of every configuration, through colorplug.evaluate."""
     import colorplug
 
@@ -65,16 +80,17 @@ def run(configs: list[str], photos, device: str):
             label = f"{label}x{gain:g}"
         colorizer = colorplug.get(name, device=device, **options)
         wrapped = Gained(colorizer, gain) if gain != 1.0 else colorizer
-        r, o = _evaluate_one(label, wrapped, photos)
+        r, o = _evaluate_one(label, wrapped, photos, with_confidence)
         rows += r
         outputs.update(o)
         s = ev.summarize(r)[label]
         print(f"{label:<28} PSNR {s['psnr']:6.2f}  dCF {s['delta_cf']:6.2f}  "
-              f"CF {s['cf']:6.2f}  dE {s['delta_e']:5.2f}", flush=True)
+              f"CF {s['cf']:6.2f}  dE {s['delta_e']:5.2f}"
+              + (f"  confident {s['confident']:.3f}" if "confident" in s else ""), flush=True)
     return rows, ev.summarize(rows), outputs
 
 
-def _evaluate_one(label: str, colorizer, photos):
+def _evaluate_one(label: str, colorizer, photos, with_confidence: bool = False):
     rows, outputs = [], {label: []}
     for image_name, truth in photos:
         gray = ev.gray_input(truth)
@@ -82,9 +98,10 @@ def _evaluate_one(label: str, colorizer, photos):
         out = colorizer.colorize(gray)
         seconds = time.perf_counter() - t0
         outputs[label].append(out)
+        stats = confidence_of(colorizer, gray) if with_confidence else {}
         rows.append(ev.Row(label, image_name, ev.psnr(out, truth), ev.ssim(out, truth),
                            ev.colourfulness(out), ev.colourfulness(truth),
-                           ev.delta_e2000(out, truth), seconds))
+                           ev.delta_e2000(out, truth), seconds, **stats))
     return rows, outputs
 
 
@@ -116,6 +133,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--select", action="store_true", help="choose by the goal (val only)")
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--confidence", action="store_true",
+                   help="also report each backend's per-pixel confidence where it has one (mean, "
+                        "and the share of pixels >= 0.5: how much of an image gets confident "
+                        "colour)")
     p.add_argument("--sheet-rows", type=int, default=0,
                    help="also write contact_sheet.png of this many photos (not committed: it "
                         "holds the photos)")
@@ -130,7 +151,7 @@ def main(argv=None) -> int:
     print(f"{len(photos)} {args.part} photos of split {args.split}", flush=True)
     labels = {ev.parse_backend_spec(c)[0] for c in args.configs}
     configs = args.configs if "gray" in labels else ["gray", *args.configs]
-    rows, summary, outputs = run(configs, photos, args.device)
+    rows, summary, outputs = run(configs, photos, args.device, args.confidence)
     meta = {"split": f"{args.split}:{args.part}", "max_side": args.max_side,
             "configs": configs, "command": "python benchmarks/colour_eval.py " +
             " ".join(argv if argv is not None else sys.argv[1:])}

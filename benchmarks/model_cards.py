@@ -27,8 +27,11 @@ def table(summary_file: Path, rows: list[str] | None = None, note_selected: bool
     summary = doc["summary"]
     gray = summary["gray"]["psnr"]
     selected = doc.get("selected", {}).get("config")
-    lines = ["| configuration | PSNR (dB) | vs gray | SSIM | CF | ΔCF | ΔE00 | goal |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    # the share of pixels with confident colour, for tables measured with --confidence
+    confident = any("confident" in s for s in summary.values())
+    lines = ["| configuration | PSNR (dB) | vs gray | SSIM | CF | ΔCF | ΔE00 | goal |"
+             + (" confident colour |" if confident else ""),
+             "| --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if confident else "")]
     for name in rows or list(summary):
         if name not in summary:
             raise SystemExit(f"{summary_file}: no configuration {name!r}")
@@ -39,7 +42,9 @@ def table(summary_file: Path, rows: list[str] | None = None, note_selected: bool
         if any(tag in name for tag in NOT_HELD_OUT) and "test" in doc["meta"]["split"]:
             label += " †"
         lines.append(f"| {label} | {s['psnr']:.2f} | {s['psnr'] - gray:+.2f} | {s['ssim']:.3f} "
-                     f"| {s['cf']:.1f} | {s['delta_cf']:.1f} | {s['delta_e']:.2f} | {goal} |")
+                     f"| {s['cf']:.1f} | {s['delta_cf']:.1f} | {s['delta_e']:.2f} | {goal} |"
+                     + ((f" {100 * s['confident']:.0f} % |" if "confident" in s else " — |")
+                        if confident else ""))
     meta = doc["meta"]
     truth_cf = next(iter(summary.values()))["cf_truth"]
     lines.append("")
