@@ -16,7 +16,8 @@ Methods, one contract:
   by the offset), then random search in halving radii. Two engines: ``cupy`` (CUDA
   tensors with CuPy installed: ElementwiseKernel + RawKernel, `colorplug.nnf_cupy`) and
   ``torch`` (vectorized torch on any device, no Python loop over pixels).
-- ``auto``: exact up to ``AUTO_EXACT_MAX`` source x target positions, PatchMatch above.
+- ``auto``: exact up to a number of source x target positions that depends on where it
+  runs (``auto_exact_max``), PatchMatch above.
 
 Measured on 2 CPU cores (benchmarks/nnf.py, C = 64): exact 1.6 s at 128², 29.8 s at 256²;
 torch PatchMatch 7.9 s and 36.8 s (similarity ratio 0.998, exact-hit rate 0.96-0.98), so
@@ -36,9 +37,22 @@ import numpy as np
 
 from .errors import InputError
 
-#: Above this many source x target positions per image, "auto" uses PatchMatch
+#: Above this many source x target positions per image, "auto" uses PatchMatch on the CPU
 #: (benchmarks/nnf.py, 2 CPU cores: exact is still faster at 256² x 256²).
 AUTO_EXACT_MAX = 256 * 256 * 256 * 256
+#: The same on CUDA, per PatchMatch engine: the crossovers of benchmarks/results/nnf_cuda.json
+#: (H200, C = 64; exact 0.008 s at 128², 0.157 s at 256²; CuPy 0.014 / 0.023 s; torch 0.028 /
+#: 0.080 s), interpolated on log-log axes: CuPy wins above ~150², the torch engine above ~200².
+AUTO_EXACT_MAX_CUDA = {"cupy": 150 ** 4, "torch": 200 ** 4}
+
+
+def auto_exact_max(device_type: str, engine: str) -> int:
+    """Source x target positions up to which "auto" computes the exact field: on CUDA the
+    GPU crossover of the PatchMatch `engine` that would run ("cupy" or "torch"), else the
+    CPU's."""
+    if device_type == "cuda":
+        return AUTO_EXACT_MAX_CUDA[engine]
+    return AUTO_EXACT_MAX
 
 
 def _as_tensor(x: Any, name: str):
@@ -162,14 +176,18 @@ def nearest_neighbor_field(source: Any, target: Any, *, patch_size: int = 3,
         raise InputError(f"method must be 'auto', 'exact' or 'patchmatch'; got {method!r}")
     hs, ws = s.shape[-2:]
     ht, wt = t.shape[-2:]
+    if engine not in ("auto", "cupy", "torch"):
+        raise InputError(f"engine must be 'auto', 'cupy' or 'torch'; got {engine!r}")
     if method == "auto":
-        method = "exact" if hs * ws * ht * wt <= AUTO_EXACT_MAX else "patchmatch"
+        from . import nnf_cupy
+
+        would_run = "cupy" if engine != "torch" and nnf_cupy.can_run(s) else "torch"
+        limit = auto_exact_max(s.device.type, would_run)
+        method = "exact" if hs * ws * ht * wt <= limit else "patchmatch"
     with torch.no_grad():
         if method == "exact":
             idx, sim = _exact(s, t, patch_size, max_elements)
             return idx.view(s.shape[0], hs, ws, 2), sim.view(s.shape[0], hs, ws)
-        if engine not in ("auto", "cupy", "torch"):
-            raise InputError(f"engine must be 'auto', 'cupy' or 'torch'; got {engine!r}")
         if engine != "torch":
             from . import nnf_cupy
 

@@ -218,3 +218,48 @@ def test_compiled_kernels_turns_a_compile_error_into_kernel_compile_error(monkey
     finally:
         nnf_cupy.kernels.cache_clear()
     assert launches == ["colorplug_pm_init", "colorplug_pm_cost"]
+
+
+def _crossover_side(exact_s: list[float], engine_s: list[float], sides=(128, 256)) -> float:
+    """Side (positions per map = side²) where exact and PatchMatch take equal time, on
+    log-log axes between two measured sizes."""
+    import math
+
+    r0, r1 = (math.log(e / p) for e, p in zip(exact_s, engine_s))
+    n0, n1 = (math.log(s * s) for s in sides)
+    return math.sqrt(math.exp(n0 + (n1 - n0) * (-r0) / (r1 - r0)))
+
+
+def test_auto_thresholds_follow_the_measured_crossovers():
+    """`auto` switches to PatchMatch where it got faster in benchmarks/results: above 256² on
+    2 CPU cores, ~150² with the CuPy kernels and ~200² with the torch engine on CUDA."""
+    import json
+    from pathlib import Path
+
+    from colorplug import nnf
+
+    cuda = json.loads((Path(__file__).parents[1] / "benchmarks/results/nnf_cuda.json"
+                       ).read_text())["maps"]
+    small, large = cuda["128x128xC64"], cuda["256x256xC64"]
+    for engine in ("cupy", "torch"):
+        side = _crossover_side([small["exact_s"], large["exact_s"]],
+                               [small[f"patchmatch_{engine}"]["s"],
+                                large[f"patchmatch_{engine}"]["s"]])
+        assert nnf.auto_exact_max("cuda", engine) ** 0.25 == pytest.approx(side, rel=0.05)
+    assert nnf.auto_exact_max("cpu", "torch") == 256 ** 4
+
+
+def test_auto_picks_patchmatch_above_the_threshold(monkeypatch):
+    """The threshold is what `method="auto"` acts on: under it the exact field, above it
+    PatchMatch's (identical to an explicit call with the same seed)."""
+    from colorplug import nnf
+
+    s, t = smooth(1, 4, 12, 12, seed=4), smooth(1, 4, 12, 12, seed=5)
+    exact = nearest_neighbor_field(s, t, method="exact")
+    auto = nearest_neighbor_field(s, t, seed=1)
+    assert torch.equal(auto[0], exact[0])
+    monkeypatch.setattr(nnf, "AUTO_EXACT_MAX", 12 ** 4 - 1)
+    patch = nearest_neighbor_field(s, t, method="patchmatch", engine="torch", seed=1)
+    auto = nearest_neighbor_field(s, t, seed=1)
+    assert torch.equal(auto[0], patch[0]) and torch.equal(auto[1], patch[1])
+    assert not torch.equal(patch[1], exact[1])
