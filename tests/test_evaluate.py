@@ -136,3 +136,19 @@ def test_eval_cli_reference_pairs(photo_dir, tmp_path, capsys):
     assert "ΔCFref" in capsys.readouterr().out
     report = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert report["meta"]["reference_pairs"] == str(pairs)
+
+
+def test_summary_reports_confident_colour_only_where_every_row_has_it():
+    """A configuration's mean confidence and confident share appear in its summary when all
+    its photos were measured; a backend without confidence gets neither key."""
+    def row(name, image, **conf):
+        return ev.Row(name, image, 20.0, 0.9, 30.0, 40.0, 10.0, 0.1, **conf)
+
+    sure = ev.confidence_stats(np.array([[0.9, 0.6], [0.4, 0.2]]))
+    assert sure == {"confidence": pytest.approx(0.525), "confident": 0.5}
+    rows = [row("bins", "a", **sure), row("bins", "b", confidence=0.1, confident=0.0),
+            row("regress", "a"), row("regress", "b")]
+    summary = ev.summarize(rows)
+    assert summary["bins"]["confident"] == pytest.approx(0.25)
+    assert summary["bins"]["confidence"] == pytest.approx(0.3125)
+    assert "confident" not in summary["regress"] and "confidence" not in summary["regress"]
