@@ -20,9 +20,15 @@ class AutoencoderWeights(WeightsEnum):
 
     PHOTOS32_V1 = WeightsSpec(
         filename="autoencoder_photos32_v1.safetensors",
-        description="Trained on random crops of ~410 Debian-packaged colour photos at 32x32.",
+        description="Trained on random crops of ~410 Debian-packaged colour photos at 32x32 "
+                    "(before the split: its training photos include photos_v1 val and test).",
     )
-    DEFAULT = PHOTOS32_V1
+    PHOTOS32_SPLIT_V2 = WeightsSpec(
+        filename="autoencoder_photos32_split_v2.safetensors",
+        description="Trained on the 351 train photos of split photos_v1 at 32x32, epoch "
+                    "chosen on val (model card: docs/backends/autoencoder.md).",
+    )
+    DEFAULT = PHOTOS32_SPLIT_V2
 
 
 class AutoencoderColorizer(ChromaColorizer):
