@@ -1,5 +1,6 @@
-"""fusion colorize time on CPU: 1 MP and 4 MP with the shipped weights, and the speed of
-untrained width variants (0.25 / 0.5 / 1.0) at the same working size, side by side.
+"""fusion colorize time on CPU: 1 MP and 4 MP with the default weights and the earlier
+width-0.25 v2 beside them, and the speed of untrained width variants (0.25 / 0.5 / 1.0) at
+the same working size, side by side in one run.
 
     python benchmarks/fusion.py [--threads 2] [--out benchmarks/results/fusion_cpu.json]
 """
@@ -26,12 +27,20 @@ def main() -> None:
     from colorplug import weights as wts
     from colorplug.backends.fusion.model import FusionConfig, FusionNet
 
-    res: dict = {"threads": args.threads, "shipped": {}, "widths_untrained": {}}
-    c = colorplug.get("fusion", device="cpu")
-    for label, shape in (("1MP", (1024, 1024)), ("4MP", (2048, 2048))):
-        gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-        res["shipped"][label] = timed(lambda: c.colorize(gray), args.reps)['median']
-        print(f"fusion (shipped, width {c.model.cfg.width}) {label}: {res['shipped'][label]:.3f} s")
+    from colorplug.backends.fusion.colorizer import FusionWeights
+
+    res: dict = {"threads": args.threads, "shipped": {}, "shipped_v2": {},
+                 "widths_untrained": {}}
+    for key, spec in (("shipped", FusionWeights.DEFAULT), ("shipped_v2",
+                                                          FusionWeights.PHOTOS_SPLIT_V2)):
+        c = colorplug.get("fusion", weights=spec, device="cpu")
+        res[key]["weights"] = spec.spec.filename
+        res[key]["width"] = c.model.cfg.width
+        for label, shape in (("1MP", (1024, 1024)), ("4MP", (2048, 2048))):
+            gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+            res[key][label] = timed(lambda: c.colorize(gray), args.reps)['median']
+            print(f"fusion ({spec.spec.filename}, width {c.model.cfg.width}) {label}: "
+                  f"{res[key][label]:.3f} s")
     gray = np.random.default_rng(0).integers(0, 256, (1024, 1024), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as d:
         for width in (0.25, 0.5, 1.0):
