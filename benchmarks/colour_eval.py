@@ -86,7 +86,7 @@ def run(configs: list[str], photos, device: str, with_confidence: bool = False):
         s = ev.summarize(r)[label]
         print(f"{label:<28} PSNR {s['psnr']:6.2f}  dCF {s['delta_cf']:6.2f}  "
               f"CF {s['cf']:6.2f}  dE {s['delta_e']:5.2f}"
-              + (f"  confident {s['confident']:.3f}" if "confident" in s else ""), flush=True)
+              + (f"  confident {s['confident_share']:.3f}" if "confident_share" in s else ""), flush=True)
     return rows, ev.summarize(rows), outputs
 
 

@@ -21,11 +21,11 @@ def relation(metrics_csv: Path) -> dict[str, dict[str, float]]:
     gray = {r["image"]: float(r["psnr"]) for r in rows if r["backend"] == "gray"}
     out = {}
     for backend in dict.fromkeys(r["backend"] for r in rows):
-        rs = [r for r in rows if r["backend"] == backend and r["confidence"] not in ("", "nan")]
+        rs = [r for r in rows if r["backend"] == backend and r["confidence_mean"] not in ("", "nan")]
         if not rs:
             continue
         gain = np.array([float(r["psnr"]) - gray[r["image"]] for r in rs])
-        conf = np.array([float(r["confidence"]) for r in rs])
+        conf = np.array([float(r["confidence_mean"]) for r in rs])
         rho, p = spearmanr(conf, gain)
         upper = conf >= np.median(conf)
         out[backend] = {"photos": len(rs), "spearman": float(rho), "p_value": float(p),

@@ -28,9 +28,9 @@ def table(summary_file: Path, rows: list[str] | None = None, note_selected: bool
     gray = summary["gray"]["psnr"]
     selected = doc.get("selected", {}).get("config")
     # the share of pixels with confident colour, for tables measured with --confidence
-    confident = any("confident" in s for s in summary.values())
+    confident = any("confident_share" in s for s in summary.values())
     lines = ["| configuration | PSNR (dB) | vs gray | SSIM | CF | ΔCF | ΔE00 | goal |"
-             + (" confident colour |" if confident else ""),
+             + (" confidence ≥ 0.5 |" if confident else ""),
              "| --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if confident else "")]
     for name in rows or list(summary):
         if name not in summary:
@@ -43,7 +43,7 @@ def table(summary_file: Path, rows: list[str] | None = None, note_selected: bool
             label += " †"
         lines.append(f"| {label} | {s['psnr']:.2f} | {s['psnr'] - gray:+.2f} | {s['ssim']:.3f} "
                      f"| {s['cf']:.1f} | {s['delta_cf']:.1f} | {s['delta_e']:.2f} | {goal} |"
-                     + ((f" {100 * s['confident']:.0f} % |" if "confident" in s else " — |")
+                     + ((f" {100 * s['confident_share']:.0f} % |" if "confident_share" in s else " — |")
                         if confident else ""))
     meta = doc["meta"]
     truth_cf = next(iter(summary.values()))["cf_truth"]

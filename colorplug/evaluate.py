@@ -82,9 +82,10 @@ class Row:
     seconds: float
     cf_reference: float = float("nan")  # colourfulness of the reference used, if any
     #: the backend's per-pixel confidence (`Colorizer.confidence`), where it has one: its
-    #: mean, and the share of pixels at or above CONFIDENT_AT ("confident colour")
-    confidence: float = float("nan")
-    confident: float = float("nan")
+    #: mean, and the share of pixels at or above CONFIDENT_AT ("confident colour"); on the
+    #: backend's own scale, so compare a backend with itself
+    confidence_mean: float = float("nan")
+    confident_share: float = float("nan")
 
 
 CONFIDENT_AT = 0.5
@@ -92,8 +93,8 @@ CONFIDENT_AT = 0.5
 
 def confidence_stats(confidence_map: np.ndarray) -> dict[str, float]:
     """Mean confidence and the share of pixels with confidence >= CONFIDENT_AT."""
-    return {"confidence": float(confidence_map.mean()),
-            "confident": float((confidence_map >= CONFIDENT_AT).mean())}
+    return {"confidence_mean": float(confidence_map.mean()),
+            "confident_share": float((confidence_map >= CONFIDENT_AT).mean())}
 
 
 def load_photos(data: Sequence[str | Path] | str | Path, *, names: set[str] | None = None,
@@ -208,9 +209,9 @@ def summarize(rows: list[Row]) -> dict[str, dict[str, float]]:
                          "delta_cf_ref": float(np.mean([abs(r.cf - r.cf_reference) for r in rs]))
                          if all(np.isfinite(r.cf_reference) for r in rs) else float("nan"),
                          "seconds_per_image": float(np.mean([r.seconds for r in rs]))}
-        if all(np.isfinite(r.confident) for r in rs):
-            summary[name]["confidence"] = float(np.mean([r.confidence for r in rs]))
-            summary[name]["confident"] = float(np.mean([r.confident for r in rs]))
+        if all(np.isfinite(r.confident_share) for r in rs):
+            summary[name]["confidence_mean"] = float(np.mean([r.confidence_mean for r in rs]))
+            summary[name]["confident_share"] = float(np.mean([r.confident_share for r in rs]))
     return summary
 
 

@@ -125,24 +125,41 @@ class ChromaColorizer(ABC):
 
     def predict_confidence(self, lightness: list[np.ndarray], *,
                            reference: np.ndarray | None) -> list[np.ndarray]:
-        """Confidence (h, w) in [0, 1] of each map's chroma; backends that know one override
-        this (bins weights: 1 - the entropy of the bins; exemplar: the match similarity)."""
+        """Confidence (h, w) in [0, 1] of each map's chroma, at any h, w; backends that know
+        one override this (bins weights: 1 - the entropy of the bins; exemplar: the match
+        similarity). Scales differ between backends: compare a backend with itself."""
         raise InputError(f"backend {self.info.name!r} gives no per-pixel confidence for its "
                          "colours (bins weights of fusion and cgan, and exemplar, do)")
 
     # -- public API ----------------------------------------------------------------
     def confidence(self, image: Any, *, reference: Any = None) -> np.ndarray:
         """How sure the backend is of each pixel's colour: (H, W) float32 in [0, 1] at the
-        input's size; what a steered saturation and issue 15's reports use."""
-        ref = self._reference(reference)
+        input's size, on the backend's own scale (see its `predict_confidence`); what the
+        evaluation's "confident colour" share is measured on."""
+        ref = self._reference(reference, stacklevel=3)
         prepared = prepare(image, intensity_range=self.intensity_range)
-        small = np.asarray(self.predict_confidence([prepared.lightness], reference=ref)[0],
-                           dtype=np.float32)
+        with self._memory_errors([image]):
+            maps = self.predict_confidence([prepared.lightness], reference=ref)
+        small = self._checked_confidence(maps)
+        h, w = prepared.lightness.shape
+        with self._memory_errors([image]):
+            return np.clip(upsample_rows(small[..., None], h, w, 0, h)[..., 0], 0.0, 1.0)
+
+    def _checked_confidence(self, maps: Any) -> np.ndarray:
+        """predict_confidence's result must be one finite (h, w) map."""
+        try:
+            maps = [np.asarray(m, dtype=np.float32) for m in maps]
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"backend {self.info.name!r} returned a confidence that is not "
+                               f"numeric ({exc})") from None
+        if len(maps) != 1:
+            raise BackendError(f"backend {self.info.name!r} returned {len(maps)} confidence "
+                               "maps for 1 image")
+        small = maps[0]
         if small.ndim != 2 or 0 in small.shape or not np.isfinite(small).all():
             raise BackendError(f"backend {self.info.name!r} returned a confidence map shaped "
                                f"{small.shape} or not finite; expected finite (h, w)")
-        h, w = prepared.lightness.shape
-        return np.clip(upsample_rows(small[..., None], h, w, 0, h)[..., 0], 0.0, 1.0)
+        return small
 
     def colorize(self, image: Any, *, reference: Any = None, hints: Any = None
                  ) -> np.ndarray | list[np.ndarray]:
@@ -243,7 +260,7 @@ class ChromaColorizer(ABC):
         return maps
 
     # -- helpers -------------------------------------------------------------------
-    def _reference(self, reference: Any) -> np.ndarray | None:
+    def _reference(self, reference: Any, stacklevel: int = 4) -> np.ndarray | None:
         if reference is None:
             if self.info.needs_reference:
                 raise MissingReferenceError(
@@ -252,7 +269,7 @@ class ChromaColorizer(ABC):
             return None
         if not self.info.accepts_reference:
             warnings.warn(f"backend {self.info.name!r} takes no reference image; the "
-                          "reference was ignored", IgnoredInputWarning, stacklevel=4)
+                          "reference was ignored", IgnoredInputWarning, stacklevel=stacklevel)
             return None
         if isinstance(reference, PreparedReference):
             return reference.lab

@@ -248,9 +248,9 @@ def test_confidence_map_is_one_minus_the_bins_entropy_at_the_input_size(tmp_path
         tmp_path, centres, torch.zeros(len(centres))))).confidence(gray)
     assert unsure.max() < 0.01
     from colorplug import evaluate
-    assert evaluate.confidence_stats(sure) == {"confidence": pytest.approx(1.0, abs=0.01),
-                                               "confident": 1.0}
-    assert evaluate.confidence_stats(unsure)["confident"] == 0.0
+    assert evaluate.confidence_stats(sure) == {"confidence_mean": pytest.approx(1.0, abs=0.01),
+                                               "confident_share": 1.0}
+    assert evaluate.confidence_stats(unsure)["confident_share"] == 0.0
     with pytest.raises(colorplug.InputError, match="regress a\\*b\\* and have no per-pixel"):
         colorplug.get("fusion", weights=FusionWeights.PHOTOS_W025_V1, device="cpu").confidence(gray)
     with pytest.raises(colorplug.InputError, match="regress a\\*b\\* and have no per-pixel"):

@@ -145,10 +145,40 @@ def test_summary_reports_confident_colour_only_where_every_row_has_it():
         return ev.Row(name, image, 20.0, 0.9, 30.0, 40.0, 10.0, 0.1, **conf)
 
     sure = ev.confidence_stats(np.array([[0.9, 0.6], [0.4, 0.2]]))
-    assert sure == {"confidence": pytest.approx(0.525), "confident": 0.5}
-    rows = [row("bins", "a", **sure), row("bins", "b", confidence=0.1, confident=0.0),
+    assert sure == {"confidence_mean": pytest.approx(0.525), "confident_share": 0.5}
+    rows = [row("bins", "a", **sure), row("bins", "b", confidence_mean=0.1, confident_share=0.0),
             row("regress", "a"), row("regress", "b")]
     summary = ev.summarize(rows)
-    assert summary["bins"]["confident"] == pytest.approx(0.25)
-    assert summary["bins"]["confidence"] == pytest.approx(0.3125)
-    assert "confident" not in summary["regress"] and "confidence" not in summary["regress"]
+    assert summary["bins"]["confident_share"] == pytest.approx(0.25)
+    assert summary["bins"]["confidence_mean"] == pytest.approx(0.3125)
+    assert not {"confident_share", "confidence_mean"} & set(summary["regress"])
+
+
+def _confidence_backend(result):
+    """A backend whose predict_confidence returns `result` (a plugin author's mistake)."""
+    from colorplug.pipeline import ChromaColorizer
+
+    class Sure(ChromaColorizer):
+        info = colorplug.BackendInfo(name="sure", description="test: fixed confidence")
+
+        def predict_chroma(self, lightness, *, reference, hints):
+            return [np.zeros((*lum.shape, 2), np.float32) for lum in lightness]
+
+        def predict_confidence(self, lightness, *, reference):
+            return result
+
+    return Sure()
+
+
+def test_confidence_is_upsampled_to_the_input_and_broken_maps_blame_the_backend():
+    gray = np.zeros((30, 50), np.uint8)
+    half = np.tile(np.array([[0.0, 1.0]], np.float32), (3, 1))  # left 0, right 1
+    conf = _confidence_backend([half]).confidence(gray)
+    assert conf.shape == (30, 50) and conf.dtype == np.float32
+    assert conf[:, :5].max() < 0.05 and conf[:, -5:].min() > 0.95
+    for bad, message in (([np.full((3, 3), np.nan)], "shaped \\(3, 3\\) or not finite"),
+                         ([half, half], "returned 2 confidence maps for 1 image"),
+                         ([np.zeros((3, 3, 2))], "shaped \\(3, 3, 2\\)"),
+                         (["sure"], "not numeric"), ([], "returned 0 confidence maps")):
+        with pytest.raises(colorplug.BackendError, match=f"backend 'sure'.*{message}"):
+            _confidence_backend(bad).confidence(gray)

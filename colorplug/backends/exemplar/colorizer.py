@@ -235,17 +235,18 @@ class ExemplarColorizer(ChromaColorizer):
     @torch.inference_mode()
     def predict_confidence(self, lightness: list[np.ndarray], *,
                            reference: np.ndarray | None) -> list[np.ndarray]:
-        """The correspondence confidence (the matched patches' cosine similarity, clipped to
-        [0, 1]): of the given reference, or the best of the k retrieved ones."""
+        """The correspondence confidence (`confidence_map`: the five feature levels' mean
+        cosine similarity of the matched patches, lightly smoothed), clipped to [0, 1]: of
+        the given reference, or the best of the k retrieved ones. Only the correspondence
+        runs with a given reference, not the colour network."""
         ref = self._prepare_ref(reference) if reference is not None else None
         out = []
         for lum in lightness:
             if ref is None:
                 conf = self.candidates(lum).confidence[:self.k].max(0).values
             else:
-                tl = self._lightness(lum)
-                ab, sims = self._chroma(tl, self._features(tl), ref)
-                conf = confidence_map(sims, ab.shape[-2:])[0]
+                sims = correspond(self._features(self._lightness(lum)), ref.feats).similarities
+                conf = confidence_map(sims, sims.shape[-2:])[0]
             out.append(conf.clamp(0, 1).cpu().numpy())
         return out
 
