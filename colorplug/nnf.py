@@ -50,9 +50,28 @@ def auto_exact_max(device_type: str, engine: str) -> int:
     """Source x target positions up to which "auto" computes the exact field: on CUDA the
     GPU crossover of the PatchMatch `engine` that would run ("cupy" or "torch"), else the
     CPU's."""
+    if engine not in AUTO_EXACT_MAX_CUDA:
+        raise InputError(f"engine must be 'cupy' or 'torch' (the one that would run); "
+                         f"got {engine!r}")
     if device_type == "cuda":
         return AUTO_EXACT_MAX_CUDA[engine]
     return AUTO_EXACT_MAX
+
+
+def patchmatch_engine(source: Any, engine: str) -> str:
+    """The PatchMatch engine that would run on `source` for `engine` ("auto", "cupy" or
+    "torch"): "cupy" only where the tensor is on CUDA and the CuPy kernels compile."""
+    if engine == "torch":
+        return "torch"
+    from . import nnf_cupy
+
+    if not nnf_cupy.can_run(source):
+        return "torch"
+    try:
+        nnf_cupy.compiled_kernels()  # cached after the first call
+    except nnf_cupy.KernelCompileError:
+        return "torch"
+    return "cupy"
 
 
 def _as_tensor(x: Any, name: str):
@@ -159,9 +178,11 @@ def nearest_neighbor_field(source: Any, target: Any, *, patch_size: int = 3,
                            max_elements: int = 1 << 22, engine: str = "auto"):
     """(indices [B, Hs, Ws, 2] (y, x) into target, cosine similarity [B, Hs, Ws]).
 
-    `engine` (PatchMatch only): "cupy" (CUDA tensors, CuPy installed), "torch", or "auto"
-    (CuPy when it can run, else torch; also torch, with a RuntimeWarning, when CuPy is
-    present but its kernels do not compile, e.g. no NVRTC library).
+    `engine` (the PatchMatch engine, validated for every method): "cupy" (CUDA tensors,
+    CuPy installed), "torch", or "auto" (CuPy when it can run, else torch; also torch, with
+    a RuntimeWarning, when CuPy is present but its kernels do not compile, e.g. no NVRTC
+    library). With method="auto" the engine that would run also sets where PatchMatch
+    takes over from the exact search (`auto_exact_max`).
     """
     import torch
 
@@ -179,10 +200,7 @@ def nearest_neighbor_field(source: Any, target: Any, *, patch_size: int = 3,
     if engine not in ("auto", "cupy", "torch"):
         raise InputError(f"engine must be 'auto', 'cupy' or 'torch'; got {engine!r}")
     if method == "auto":
-        from . import nnf_cupy
-
-        would_run = "cupy" if engine != "torch" and nnf_cupy.can_run(s) else "torch"
-        limit = auto_exact_max(s.device.type, would_run)
+        limit = auto_exact_max(s.device.type, patchmatch_engine(s, engine))
         method = "exact" if hs * ws * ht * wt <= limit else "patchmatch"
     with torch.no_grad():
         if method == "exact":

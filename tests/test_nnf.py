@@ -263,3 +263,29 @@ def test_auto_picks_patchmatch_above_the_threshold(monkeypatch):
     auto = nearest_neighbor_field(s, t, seed=1)
     assert torch.equal(auto[0], patch[0]) and torch.equal(auto[1], patch[1])
     assert not torch.equal(patch[1], exact[1])
+
+
+def test_auto_threshold_uses_the_engine_that_would_run(monkeypatch):
+    """On CUDA, `auto` takes the CuPy crossover only where the CuPy kernels compile; when
+    they do not (no NVRTC), the torch engine runs, so its crossover applies."""
+    from colorplug import nnf, nnf_cupy
+
+    cuda_like = torch.zeros(1, 1, 1, 1)
+    monkeypatch.setattr(nnf_cupy, "can_run", lambda tensor: True)
+    monkeypatch.setattr(nnf_cupy, "compiled_kernels", lambda: object())
+    assert nnf.patchmatch_engine(cuda_like, "auto") == "cupy"
+    assert nnf.patchmatch_engine(cuda_like, "torch") == "torch"
+    _kernels_fail_to_compile(monkeypatch)
+    assert nnf.patchmatch_engine(cuda_like, "auto") == "torch"
+    monkeypatch.setattr(nnf_cupy, "can_run", lambda tensor: False)
+    monkeypatch.setattr(nnf_cupy, "compiled_kernels", lambda: object())
+    assert nnf.patchmatch_engine(cuda_like, "auto") == "torch"
+    assert nnf.auto_exact_max("cuda", "cupy") < nnf.auto_exact_max("cuda", "torch")
+    with pytest.raises(colorplug.InputError, match="engine must be 'cupy' or 'torch'"):
+        nnf.auto_exact_max("cuda", "auto")
+
+
+def test_engine_is_checked_for_every_method():
+    with pytest.raises(colorplug.InputError, match="engine must be 'auto', 'cupy' or 'torch'"):
+        nearest_neighbor_field(smooth(1, 4, 6, 6), smooth(1, 4, 6, 6), method="exact",
+                               engine="bogus")
