@@ -1,6 +1,7 @@
-"""Make docs/img/contact_sheet_test.jpg: 12 photos of the test part (never trained on, never
-used to choose anything), gray input | each built-in automatic backend at its shipped
-default | truth; and its attribution file. Run after a default changes:
+"""Make docs/img/contact_sheet_test.jpg: 12 photos of the test part (never used to choose
+anything; the models trained on train only never saw them, exemplar's v1 networks,
+labelled v1, did), gray input | each built-in automatic backend at its shipped default |
+truth; and its attribution file. Run after a default changes:
 
     python docs/make_contact_sheet.py --data photos512
 
@@ -28,9 +29,11 @@ from colorplug.train.split import load_split  # noqa: E402
 
 OUT = Path(__file__).with_name("img") / "contact_sheet_test.jpg"
 #: the built-in backends that colorize without a reference or hints, at their defaults
-BACKENDS = {"autoencoder": {}, "fusion (default)": {}, "cgan": {}, "exemplar (auto)": {}}
+#: (v1 = weights trained before the split, on photos that include these; the sheet's
+#: bitmap font has no †)
+BACKENDS = {"autoencoder": {}, "fusion (default)": {}, "cgan": {}, "exemplar (auto, v1)": {}}
 NAMES = {"autoencoder": "autoencoder", "fusion (default)": "fusion", "cgan": "cgan",
-         "exemplar (auto)": "exemplar"}
+         "exemplar (auto, v1)": "exemplar"}
 
 
 def chosen(split: str, package: str, rows: int) -> list[str]:
