@@ -29,9 +29,9 @@ def main() -> None:
 
     from colorplug.backends.fusion.colorizer import FusionWeights
 
-    res: dict = {"threads": args.threads, "shipped": {}, "shipped_v2": {},
+    res: dict = {"threads": args.threads, "default": {}, "split_v2": {},
                  "widths_untrained": {}}
-    for key, spec in (("shipped", FusionWeights.DEFAULT), ("shipped_v2",
+    for key, spec in (("default", FusionWeights.DEFAULT), ("split_v2",
                                                           FusionWeights.PHOTOS_SPLIT_V2)):
         c = colorplug.get("fusion", weights=spec, device="cpu")
         res[key]["weights"] = spec.spec.filename
