@@ -1,12 +1,4 @@
 #!/bin/bash
-# The autoencoder model card on photos_v1:test: v2 (trained on photos_v1 train only) beside v1
-# (trained before the split: its training photos include val and test).  DATA: the photos of
-# ../shared/data/fetch_photos.sh (MAX_SIDE=512).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-DATA=${DATA:-photos512}
-W=colorplug/weights
-python benchmarks/colour_eval.py --data "$DATA" --part test --threads 2 \
-  --out benchmarks/results/colour_test_autoencoder \
-  --configs "autoencoder-v2=autoencoder?weights=$W/autoencoder_photos32_split_v2.safetensors" \
-            "autoencoder-v1=autoencoder?weights=$W/autoencoder_photos32_v1.safetensors"
+# The autoencoder model card on photos_v1:test (test only reports): the val script's
+# configurations, written to benchmarks/results/colour_test_autoencoder.
+PART=test exec bash "$(dirname "$0")/colour_eval_val_autoencoder.sh"

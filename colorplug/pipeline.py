@@ -138,11 +138,10 @@ class ChromaColorizer(ABC):
         evaluation's "confident colour" share is measured on."""
         ref = self._reference(reference, stacklevel=3)
         prepared = prepare(image, intensity_range=self.intensity_range)
-        with self._memory_errors([image]):
-            maps = self.predict_confidence([prepared.lightness], reference=ref)
-        small = self._checked_confidence(maps)
         h, w = prepared.lightness.shape
         with self._memory_errors([image]):
+            small = self._checked_confidence(
+                self.predict_confidence([prepared.lightness], reference=ref))
             return np.clip(upsample_rows(small[..., None], h, w, 0, h)[..., 0], 0.0, 1.0)
 
     def _checked_confidence(self, maps: Any) -> np.ndarray:

@@ -28,12 +28,12 @@ from colorplug.image import write_image  # noqa: E402
 from colorplug.train.split import load_split  # noqa: E402
 
 OUT = Path(__file__).with_name("img") / "contact_sheet_test.jpg"
-#: the built-in backends that colorize without a reference or hints, at their defaults
+#: column label -> the built-in backend that colorizes without a reference or hints, at its
+#: defaults
 #: (v1 = weights trained before the split, on photos that include these; the sheet's
 #: bitmap font has no †)
-BACKENDS = {"autoencoder": {}, "fusion (default)": {}, "cgan": {}, "exemplar (auto, v1)": {}}
-NAMES = {"autoencoder": "autoencoder", "fusion (default)": "fusion", "cgan": "cgan",
-         "exemplar (auto, v1)": "exemplar"}
+BACKENDS = {"autoencoder": "autoencoder", "fusion (default)": "fusion", "cgan": "cgan",
+            "exemplar (auto, v1)": "exemplar"}
 
 
 def chosen(split: str, package: str, rows: int) -> list[str]:
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     photos = {n: a for n, a in ev.load_photos(args.data, names=set(names), max_side=256)}
     photos = [(n, photos[n]) for n in names]
     outputs = {}
-    for label in BACKENDS:
-        c = colorplug.get(NAMES[label], device="cpu", **BACKENDS[label])
+    for label, backend in BACKENDS.items():
+        c = colorplug.get(backend, device="cpu")
         outputs[label] = [c.colorize(ev.gray_input(truth)) for _, truth in photos]
         print(f"{label}: done", flush=True)
     sheet = ev.contact_sheet(photos, outputs, rows=args.rows, cell=args.cell)
