@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import urllib.parse
 import warnings
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import WeightsError
-from .files import _PART_RE, _pid_alive, clean_stale_parts, write_bytes_atomic
+from .files import (clean_stale_parts, is_stale_temporary, temporary_folder_beside,
+                    temporary_name, write_bytes_atomic)
 from .weights import (META_KEY, MANIFEST, SHIPPED_DIR, ResolvedWeights, WeightsSpec,
                       check_finite, check_url, parse_sha256, read_torch_state, sha256_file,
                       sha256_matches)
@@ -176,13 +176,23 @@ def _offline_error(spec: WeightsSpec, registered: bool = True) -> WeightsError:
 
 # ------------------------------------------------------------------------ staging
 def _clean_stale(folder: Path) -> None:
-    """Remove temporaries and staging folders of killed runs (their process is gone)."""
+    """Remove temporaries and staging folders of killed runs from the weights cache. Only
+    in this folder, which is colorplug's own, does cleanup remove folders, and only those
+    provably made by colorplug (see `colorplug.files.is_stale_temporary`)."""
     clean_stale_parts([folder])
     if folder.is_dir():
         for entry in folder.iterdir():
-            m = _PART_RE.match(entry.name)
-            if m and entry.is_dir() and not _pid_alive(int(m.group(1))):
+            if entry.name.endswith("~download.part") and _stale_staging(entry):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _stale_staging(entry: Path) -> bool:
+    """A staging folder of a killed colorplug download: judged as a temporary file would
+    be, on a marker file colorplug writes into each staging folder."""
+    if entry.is_symlink() or not entry.is_dir():
+        return False
+    marker = entry / entry.name
+    return marker.is_file() and not marker.is_symlink() and is_stale_temporary(marker)
 
 
 @contextlib.contextmanager
@@ -192,8 +202,8 @@ def _staging() -> Iterator[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _clean_stale(folder)
-        staging = Path(tempfile.mkdtemp(prefix=f".download.{os.getpid()}.", suffix=".part",
-                                        dir=folder))
+        staging = temporary_folder_beside(folder / "download")
+        (staging / staging.name).touch()  # the marker `_stale_staging` checks
     except OSError as exc:
         raise WeightsError(f"cannot write the weights cache {str(folder)!r}: "
                            f"{exc.strerror or exc}; set COLORPLUG_CACHE to a writable "
@@ -264,9 +274,7 @@ def convert_pth(src: str | os.PathLike, target: str | os.PathLike, spec: Weights
         tensors[k] = v
     meta = {"name": spec.public_name, "converted_from": spec.filename, "source_url": spec.url,
             "source_sha256": source_sha256, "state_key": spec.state_key}
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part",
-                               dir=target.parent)
-    os.close(fd)
+    tmp = str(target.parent / temporary_name(target.name))
     try:
         try:
             save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})

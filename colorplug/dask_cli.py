@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -145,9 +144,9 @@ def _tiff_planes(path: Path) -> Any:
 
 
 def _temporary_folder(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part",
-                                 dir=target.parent))
+    from .files import temporary_folder_beside
+
+    return temporary_folder_beside(target)
 
 
 def _colorize_stack(item: Planned, spec: Any, reference: Any, overwrite: bool,

@@ -1,55 +1,157 @@
-"""Files colorplug writes and folders it walks: atomic writes, stale temporaries, search.
+"""Files colorplug writes and folders it walks: atomic writes, our temporaries, search.
 
-Every write goes to a hidden temporary file in the destination folder, named
-``.NAME.PID.RANDOM.part``, and is renamed into place, so a reader never sees half a file.
-A run killed before the rename leaves its temporary behind; `clean_stale_parts` removes
-those whose process is gone on the next run into that folder.
+Every write goes to a hidden temporary file in the destination folder and is renamed into
+place, so a reader never sees half a file. A temporary is named
+``.colorplug~PID~HOST~TOKEN~NAME.part``: a fixed prefix, the writing process, a tag of this
+host, and a random token whose last 8 hex digits are a checksum of the rest, so no name a
+user chooses by hand passes for one of ours. A run killed before the rename leaves its
+temporary behind; `clean_stale_parts` removes, on the next run into that folder, only
+regular files (never a folder, never a symlink) owned by this user whose name carries a
+valid checksum, made on this host by a process that is gone.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-import shutil
-import tempfile
+import secrets
+import socket
+import stat
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import OutputError
 
-_PART_RE = re.compile(r"^\..+\.(\d+)\.[^.]+\.part$")
+TEMPORARY_PREFIX = ".colorplug~"
+TEMPORARY_SUFFIX = ".part"
+_TEMPORARY_RE = re.compile(r"^\.colorplug~(?P<pid>\d{1,10})~(?P<host>[0-9a-f]{8})~"
+                           r"(?P<random>[0-9a-f]{16})(?P<check>[0-9a-f]{8})~.*\.part$", re.S)
 
 
-def _pid_alive(pid: int) -> bool:
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def _checksum(pid: str, host: str, random: str) -> str:
+    return hashlib.sha256(f"colorplug-temporary:{pid}:{host}:{random}".encode()).hexdigest()[:8]
+
+
+def temporary_name(final_name: str) -> str:
+    """A fresh name for a temporary of `final_name` made by this process (see the module
+    docstring for why it looks like this)."""
+    pid, host, random = str(os.getpid()), _host_tag(), secrets.token_hex(8)
+    return (f"{TEMPORARY_PREFIX}{pid}~{host}~{random}{_checksum(pid, host, random)}~"
+            f"{final_name}{TEMPORARY_SUFFIX}")
+
+
+def final_name_of(temporary: str | os.PathLike) -> str:
+    """The final file name a temporary made by `temporary_name` stands for."""
+    name = Path(temporary).name
+    m = _TEMPORARY_RE.match(name)
+    if m is None:
+        return name
+    return name[m.end("check") + 1:-len(TEMPORARY_SUFFIX)]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host (another user's counts as running)."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True  # someone else's process
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or not a pid we can judge: keep its files
     return True
 
 
+def is_stale_temporary(path: str | os.PathLike) -> bool:
+    """Whether `path` is provably a temporary colorplug made (name with a valid checksum,
+    this host, this user's regular file, not a symlink) whose process is gone."""
+    path = Path(path)
+    m = _TEMPORARY_RE.match(path.name)
+    if m is None or m["host"] != _host_tag():
+        return False
+    if _checksum(m["pid"], m["host"], m["random"]) != m["check"]:
+        return False
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        return False
+    return not process_alive(int(m["pid"]))
+
+
 def clean_stale_parts(folders: Iterable[str | os.PathLike]) -> list[Path]:
-    """Remove colorplug's temporaries left by killed runs in `folders` (not recursive);
-    return what was removed. Temporaries of processes still running are kept."""
+    """Remove colorplug's temporary files left by killed runs in `folders` (not recursive);
+    return what was removed. Anything that is not provably one of ours stays."""
     removed = []
     for folder in {Path(f) for f in folders}:
-        if not folder.is_dir():
+        try:
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            entries = [e for e in folder.iterdir() if e.name.startswith(TEMPORARY_PREFIX)]
+        except OSError:
             continue
-        for entry in folder.iterdir():
-            m = _PART_RE.match(entry.name)
-            if m and (entry.is_file() or entry.is_dir()) and not _pid_alive(int(m.group(1))):
+        for entry in entries:
+            if is_stale_temporary(entry):
                 try:
-                    if entry.is_dir() and not entry.is_symlink():  # a partial zarr stack
-                        shutil.rmtree(entry)
-                    else:
-                        entry.unlink()
+                    entry.unlink()
                     removed.append(entry)
                 except OSError:
                     pass
     return removed
+
+
+def _create_temporary(folder: Path, final_name: str) -> tuple[int, Path]:
+    """Create a new temporary file (mode 0600 until the caller widens it); its fd and path."""
+    while True:
+        tmp = folder / temporary_name(final_name)
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                         0o600)
+        except FileExistsError:
+            continue
+        return fd, tmp
+
+
+def _normal_permissions(path: str | os.PathLike) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # temporaries start at 0600; outputs get normal ones
+
+
+def temporary_folder_beside(path: str | os.PathLike) -> Path:
+    """A fresh private folder in `path`'s folder, named like our temporaries. Cleanup never
+    removes folders: whoever makes one removes it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = path.parent / temporary_name(path.name)
+        try:
+            tmp.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return tmp
+
+
+def regular_file_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` cannot be read as a file without blocking (missing, a folder, a pipe,
+    device or socket), or None for a regular file. Checked before every open: opening a
+    named pipe for reading waits forever for a writer."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if stat.S_ISDIR(mode):
+        return "it is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, device or socket); only regular files are read"
+    return None
 
 
 def _write_error(path: Path, exc: OSError) -> OutputError:
@@ -68,14 +170,11 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool 
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part",
-                                   dir=path.parent)
+        fd, tmp = _create_temporary(path.parent, path.name)
     except OSError as exc:
         raise _write_error(path, exc) from None
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get normal permissions
+        _normal_permissions(tmp)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -113,16 +212,13 @@ def move_into_place(tmp: str | os.PathLike, path: str | os.PathLike, *,
 
 
 def temporary_beside(path: str | os.PathLike) -> Path:
-    """A fresh hidden temporary name in `path`'s folder (``.NAME.PID.RANDOM.part``), which
+    """A fresh empty temporary file in `path`'s folder (see `temporary_name`), which
     `clean_stale_parts` removes once its process is gone."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part",
-                               dir=path.parent)
+    fd, tmp = _create_temporary(path.parent, path.name)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get normal permissions
-    return Path(tmp)
+    _normal_permissions(tmp)
+    return tmp
 
 
 def find_images(paths: Sequence[str | os.PathLike] | str | os.PathLike,

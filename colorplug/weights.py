@@ -121,7 +121,17 @@ def cache_dir() -> Path:
     return _cache_dir()
 
 
+def _check_readable(path: str | os.PathLike) -> None:
+    from .files import regular_file_problem
+
+    problem = regular_file_problem(path)
+    if problem is not None:
+        raise WeightsError(f"cannot read weights {str(path)!r}: {problem}")
+
+
 def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a regular file, read in blocks."""
+    _check_readable(path)
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -276,6 +286,7 @@ def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The colorplug metadata stored in a .safetensors header (empty dict if none)."""
     path = Path(path)
+    _check_readable(path)
     try:
         with open(path, "rb") as fh:
             raw_len = fh.read(8)
@@ -307,6 +318,7 @@ def load_file(resolved: ResolvedWeights) -> tuple[dict[str, Any], dict[str, Any]
     from safetensors.torch import load
 
     path = resolved.path
+    _check_readable(path)
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -174,9 +174,10 @@ def test_stale_temporaries_of_a_killed_run_are_cleaned(tmp_path, gray_image):
     _gray_files(tmp_path / "in", ["a.png"], gray_image)
     out = tmp_path / "out"
     out.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    (out / f".a.png.{dead}.x1y2z3.part").write_bytes(b"half a file")
+    code = ("import sys; from colorplug.files import temporary_beside; "
+            "temporary_beside(sys.argv[1]).write_bytes(b'half a file')")
+    subprocess.run([sys.executable, "-c", code, str(out / "a.png")], check=True)
+    assert len(list(out.iterdir())) == 1  # the killed run's temporary
     assert main(["colorize", str(tmp_path / "in"), "-o", str(out), "--backend", "gray"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a.png"]
 

@@ -144,17 +144,22 @@ def test_scheduler_follows_output_policy_and_ignores_partial_stacks(archive, tmp
     assert _cli(*args) == 1  # default policy: existing outputs reported, left alone
     err = capsys.readouterr().err
     assert f"exists, left alone: {dst / 'vol.zarr'}" in err and "im0.png" in err
-    # a run killed while writing left a partial stack and a partial file: never counted,
-    # cleaned, and the missing outputs are written on the resumed run
-    dead = 2 ** 22 + 12345  # no such process
-    partial = dst / f".vol.zarr.{dead}.abcd.part"
+    # a run killed while writing left a partial stack folder and a partial file: never
+    # counted; the file is cleaned (provably ours), the folder left alone (cleanup never
+    # removes folders), and the missing outputs are written on the resumed run
+    code = ("import sys; from colorplug.files import temporary_beside, temporary_folder_beside;"
+            "temporary_beside(sys.argv[1] + '/im0.png').write_bytes(b'half');"
+            "print(temporary_folder_beside(sys.argv[1] + '/vol.zarr'))")
+    partial = Path(subprocess.run([sys.executable, "-c", code, str(dst)], check=True,
+                                  capture_output=True, text=True).stdout.strip())
     (partial / "c").mkdir(parents=True)
-    (dst / f".im0.png.{dead}.efgh.part").write_bytes(b"half")
     (dst / "im0.png").unlink()
     assert _cli(*args[:-1], "--skip-existing") == 0
     assert "1 colorized, 4 skipped, 0 failed" in capsys.readouterr().out
-    assert not partial.exists() and not (dst / f".im0.png.{dead}.efgh.part").exists()
-    after = {p: p.stat().st_mtime_ns for p in dst.rglob("*") if p.is_file()}
+    assert partial.exists()
+    assert not [p for p in dst.iterdir() if p.is_file() and p.name.endswith(".part")]
+    after = {p: p.stat().st_mtime_ns for p in dst.rglob("*")
+             if p.is_file() and partial not in p.parents}
     assert {p for p in after if after[p] != before.get(p)} == {dst / "im0.png"}
 
 

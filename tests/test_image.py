@@ -208,21 +208,77 @@ def test_write_into_a_path_under_a_file_is_an_output_error(tmp_path):
         write_image(tmp_path / "afile" / "out.png", np.zeros((2, 2, 3), np.uint8))
 
 
-def test_stale_temporaries_of_dead_processes_are_cleaned(tmp_path):
-    import os
+def _temporary_of_a_dead_process(folder, final_name="x.png"):
+    """A temporary as a colorplug run killed before its rename leaves it: made by a real
+    process through colorplug's own code, which then exits."""
     import subprocess
     import sys
 
-    from colorplug.files import clean_stale_parts
+    code = ("import sys; from colorplug.files import temporary_beside; "
+            "print(temporary_beside(sys.argv[1]))")
+    out = subprocess.run([sys.executable, "-c", code, str(folder / final_name)],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    from pathlib import Path
+    return Path(out)
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    stale = tmp_path / f".x.png.{dead}.abc123.part"
-    live = tmp_path / f".y.png.{os.getpid()}.abc123.part"
-    stale.write_bytes(b"half")
-    live.write_bytes(b"half")
+
+def test_stale_temporaries_of_dead_processes_are_cleaned(tmp_path):
+    from colorplug.files import clean_stale_parts, temporary_beside
+
+    stale = _temporary_of_a_dead_process(tmp_path)
+    live = temporary_beside(tmp_path / "y.png")
+    assert stale.exists() and live.exists()
     assert clean_stale_parts([tmp_path]) == [stale]
     assert not stale.exists() and live.exists()
+
+
+def test_cleanup_never_touches_what_colorplug_did_not_make(tmp_path):
+    """Issue 27 item 1: a user's hidden files and folders that merely look like temporaries
+    (old-style names, forged names, folders, symlinks) survive a run into their folder."""
+    import os
+    import shutil
+
+    from colorplug.files import clean_stale_parts
+
+    out = tmp_path / "out"
+    backup = out / ".backup.999999.old.part" / "photos"
+    backup.mkdir(parents=True)
+    (backup / "a.png").write_bytes(b"the user's photo")
+    (out / ".a.png.999999.x1y2.part").write_bytes(b"the user's hidden file")
+    ours = _temporary_of_a_dead_process(out, "b.png")
+    # the same name as ours, but a folder of the user's: never a folder
+    folder_named_like_ours = out / ours.name.replace("b.png", "c.png")
+    folder_named_like_ours.mkdir()
+    (folder_named_like_ours / "keep.txt").write_bytes(b"x")
+    # a symlink with a valid name pointing at a user's file: never through a symlink
+    target = tmp_path / "precious.txt"
+    target.write_bytes(b"precious")
+    link = out / ours.name.replace("b.png", "d.png")
+    os.symlink(target, link)
+    # a forged name: the right shape, a wrong checksum
+    forged = out / (ours.name[:-len("~b.png.part")][:-8] + "00000000~e.png.part")
+    forged.write_bytes(b"x")
+    shutil.copy(ours, out / "copy-of-ours.part")
+    assert clean_stale_parts([out]) == [ours]
+    assert (backup / "a.png").read_bytes() == b"the user's photo"
+    assert (out / ".a.png.999999.x1y2.part").exists()
+    assert (folder_named_like_ours / "keep.txt").exists()
+    assert link.is_symlink() and target.read_bytes() == b"precious"
+    assert forged.exists()
+
+
+def test_colorize_into_a_folder_keeps_the_users_look_alike_folders(tmp_path, gray_image):
+    """The issue's reproduction through the CLI, the path users take."""
+    from colorplug.cli import main
+    from colorplug.image import write_image
+
+    out = tmp_path / "out"
+    photos = out / ".backup.999999.old.part" / "photos"
+    photos.mkdir(parents=True)
+    write_image(photos / "a.png", gray_image)
+    write_image(tmp_path / "b.png", gray_image)
+    assert main(["colorize", "-b", "gray", str(tmp_path / "b.png"), "-o", str(out / "x.png")]) == 0
+    assert (photos / "a.png").exists() and (out / "x.png").exists()
 
 
 def test_working_shape_keeps_aspect_and_rounds_to_multiples():

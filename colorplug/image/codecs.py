@@ -13,11 +13,12 @@ import os
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ..files import write_bytes_atomic
+from ..files import regular_file_problem, write_bytes_atomic
 from .coerce import pil_to_array
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
@@ -40,23 +41,46 @@ class ImageTooLargeError(InputError):
     """An image has more pixels than the decompression-bomb limit allows."""
 
 
+def pixel_limit() -> int:
+    """The most pixels an image may have before it is refused as a possible decompression
+    bomb: Pillow's own error threshold (2 x ``Image.MAX_IMAGE_PIXELS``, ~179 MP), applied to
+    every decoder; 0 when Pillow's limit is switched off."""
+    from PIL import Image
+
+    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else 0
+
+
+def check_pixel_count(path: str | os.PathLike, pixels: int, *, allow_huge: bool) -> None:
+    """Refuse `pixels` (read from a file's header, before decoding) over `pixel_limit`."""
+    limit = pixel_limit()
+    if not allow_huge and limit and pixels > limit:
+        raise ImageTooLargeError(
+            f"cannot read {str(path)!r}: its header announces {pixels:,} pixels, over the "
+            f"limit of {limit:,}. It may be a decompression bomb; if you trust the file, "
+            "allow it with --allow-huge-images (API: allow_huge=True)")
+
+
+def tiff_pixel_count(source: Any) -> int:
+    """Pixels (samples of a pixel counted once) of a TIFF's first series, from its header."""
+    import tifffile
+
+    with tifffile.TiffFile(source) as tif:
+        series = tif.series[0]
+        count = int(np.prod(series.shape, dtype=np.int64))
+        if "S" in series.axes:
+            count //= max(1, series.shape[series.axes.index("S")])
+        return count
+
+
 def _signature(head: bytes) -> str | None:
     """The image format a file's first bytes announce, if any."""
     return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
 
 
 def _check_regular(path: Path) -> None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise InputError(f"cannot read {str(path)!r}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"cannot read {str(path)!r}: it is a folder, not an image")
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"cannot read {str(path)!r}: not a regular file (a pipe, device or "
-                         "socket); only image files are read")
+    problem = regular_file_problem(path)
+    if problem is not None:
+        raise InputError(f"cannot read {str(path)!r}: {problem}")
 
 
 def _decode_png16(data: bytes, path: Path) -> np.ndarray:
@@ -73,8 +97,9 @@ def _decode_png16(data: bytes, path: Path) -> np.ndarray:
 def read_image(path: str | os.PathLike, *, allow_huge: bool = False) -> np.ndarray:
     """Read an image file into numpy; unreadable files raise InputError naming the file.
 
-    Images over Pillow's decompression-bomb limit (about 179 megapixels) are refused unless
-    `allow_huge` is true (CLI: ``--allow-huge-images``).
+    Images whose header announces more than `pixel_limit` pixels (Pillow's decompression-
+    bomb limit, about 179 megapixels) are refused before decoding, whatever the format,
+    unless `allow_huge` is true (CLI: ``--allow-huge-images``).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -89,11 +114,19 @@ def read_image(path: str | os.PathLike, *, allow_huge: bool = False) -> np.ndarr
         import tifffile
 
         try:
+            pixels = tiff_pixel_count(io.BytesIO(data))
+        except Exception as exc:  # noqa: BLE001 - any tiff header failure
+            raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported TIFF "
+                             f"({exc})") from None
+        check_pixel_count(path, pixels, allow_huge=allow_huge)
+        try:
             return np.asarray(tifffile.imread(io.BytesIO(data)))
         except Exception as exc:  # noqa: BLE001 - any tiff decoding failure
             raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported TIFF "
                              f"({exc})") from None
     if kind == "PNG" and len(data) > 25 and data[24] == 16:  # IHDR bit depth
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        check_pixel_count(path, width * height, allow_huge=allow_huge)
         return _decode_png16(data, path)
     try:
         with _PIL_OPEN_LOCK:  # MAX_IMAGE_PIXELS is global: decoding threads share it
@@ -105,10 +138,7 @@ def read_image(path: str | os.PathLike, *, allow_huge: bool = False) -> np.ndarr
             finally:
                 Image.MAX_IMAGE_PIXELS = limit
         with img:
-            if not allow_huge and limit and img.size[0] * img.size[1] > limit:
-                raise Image.DecompressionBombError(
-                    f"Image size ({img.size[0] * img.size[1]} pixels) exceeds limit of {limit} "
-                    "pixels.")
+            check_pixel_count(path, img.size[0] * img.size[1], allow_huge=allow_huge)
             img.load()
             return pil_to_array(ImageOps.exif_transpose(img))
     except Image.DecompressionBombError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..files import regular_file_problem
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 OME_SUFFIXES = (".ome.tif", ".ome.tiff")
@@ -56,6 +57,8 @@ def is_dicom(path: Path) -> bool:
     """A DICOM file by suffix or by its 'DICM' preamble marker."""
     if path.suffix.lower() in DICOM_SUFFIXES:
         return True
+    if regular_file_problem(path) is not None:  # never open a pipe: it would block
+        return False
     try:
         with open(path, "rb") as fh:
             head = fh.read(132)
@@ -68,20 +71,54 @@ def is_ome_tiff(path: Path) -> bool:
     return path.name.lower().endswith(OME_SUFFIXES)
 
 
+def _frames_of(ds: Any, path: Path) -> int:
+    """The NumberOfFrames header field as a positive int; a clear InputError otherwise."""
+    value = getattr(ds, "NumberOfFrames", 1)
+    try:
+        frames = int(str(value).strip() or 1)
+    except (TypeError, ValueError):
+        raise InputError(f"{str(path)!r}: DICOM field NumberOfFrames is {str(value)!r}, not a "
+                         "whole number") from None
+    if frames < 1:
+        raise InputError(f"{str(path)!r}: DICOM field NumberOfFrames is {frames}; it must be "
+                         "at least 1")
+    return frames
+
+
 def dicom_frames(path: Path) -> int:
-    """Number of frames from the header only (for planning output names)."""
+    """Number of frames from the header only (for planning output names). A file whose
+    header cannot be read counts as one frame here; reading it for real reports why."""
     pydicom = _pydicom()
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
+        return _frames_of(ds, path)
     except Exception:  # noqa: BLE001 - reported when the file is read for real
         return 1
-    return int(getattr(ds, "NumberOfFrames", 1) or 1)
 
 
-def read_dicom(path: str | Path) -> Planes:
-    """Rescaled, windowed planes of a DICOM file (see the module docstring)."""
+def _dicom_pixel_count(ds: Any, path: Path) -> int:
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except (AttributeError, TypeError, ValueError):
+        raise InputError(f"{str(path)!r}: DICOM fields Rows/Columns are missing or not whole "
+                         "numbers") from None
+    return rows * columns * _frames_of(ds, path)
+
+
+def read_dicom(path: str | Path, *, allow_huge: bool = False) -> Planes:
+    """Rescaled, windowed planes of a DICOM file (see the module docstring); a header that
+    announces more pixels than `colorplug.image.codecs.pixel_limit` is refused unless
+    `allow_huge`."""
+    from .codecs import check_pixel_count
+
     pydicom = _pydicom()
     path = Path(path)
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for bad files
+        raise InputError(f"cannot read {str(path)!r}: not a readable DICOM image ({exc})"
+                         ) from None
+    check_pixel_count(path, _dicom_pixel_count(ds, path), allow_huge=allow_huge)
     try:
         ds = pydicom.dcmread(path)
         raw = ds.pixel_array
@@ -92,7 +129,7 @@ def read_dicom(path: str | Path) -> Planes:
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise InputError(f"{str(path)!r}: DICOM {photometric} images already hold colour; "
                          "colorplug colorizes MONOCHROME1/2 images")
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    frames = _frames_of(ds, path)
     values = raw.astype(np.float64).reshape((frames,) + raw.shape[-2:])
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
     intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
@@ -113,11 +150,21 @@ def read_dicom(path: str | Path) -> Planes:
                   plane_shape=(frames,) if frames > 1 else (), meta=meta, source=ds)
 
 
-def read_ome_tiff(path: str | Path) -> Planes:
-    """The first series of an OME-TIFF as (N, H, W) planes, with axes and pixel sizes."""
+def read_ome_tiff(path: str | Path, *, allow_huge: bool = False) -> Planes:
+    """The first series of an OME-TIFF as (N, H, W) planes, with axes and pixel sizes; a
+    header announcing more than `colorplug.image.codecs.pixel_limit` pixels is refused
+    unless `allow_huge`."""
     import tifffile
 
+    from .codecs import check_pixel_count, tiff_pixel_count
+
     path = Path(path)
+    try:
+        pixels = tiff_pixel_count(path)
+    except Exception as exc:  # noqa: BLE001 - any TIFF header failure
+        raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported OME-TIFF ({exc})"
+                         ) from None
+    check_pixel_count(path, pixels, allow_huge=allow_huge)
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]

@@ -492,11 +492,10 @@ def mux_segments(segments: Iterable[tuple[Path, list[int]]], target: Path, *,
 
 
 def _output_suffix(target: Path) -> str:
-    """The format suffix of a final file or of its temporary (``.NAME.mp4.PID.X.part``)."""
-    name = target.name
-    if name.endswith(".part"):
-        name = name.rsplit(".", 3)[0]
-    return Path(name).suffix.lower()
+    """The format suffix of a final file or of its temporary (`colorplug.files`)."""
+    from ..files import final_name_of
+
+    return Path(final_name_of(target)).suffix.lower()
 
 
 def _seconds(packet: Any) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputError
-from ..files import _pid_alive, clean_stale_parts, move_into_place, temporary_beside
+from ..files import clean_stale_parts, move_into_place, process_alive, temporary_beside
 
 WORK_SUFFIX = ".colorplug-work"
 #: The flag each setting comes from, to name it when a resume does not match.
@@ -113,7 +113,7 @@ class WorkFolder:
             pid = int(lock.read_text())
         except (OSError, ValueError):
             pid = None
-        if pid is not None and pid != os.getpid() and _pid_alive(pid):
+        if pid is not None and pid != os.getpid() and process_alive(pid):
             raise OutputError(f"another colorplug run (process {pid}) is writing "
                               f"{self.target}; wait for it to finish")
         if self.path.is_dir():

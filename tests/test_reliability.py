@@ -1,0 +1,165 @@
+"""Regression tests for issue 27 (reliability, round 2): every decoder refuses a
+decompression bomb from its header, a pipe never hangs a run, one bad file fails alone,
+and files that cannot hold what was asked are refused before any work."""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+from colorplug.cli import main
+from colorplug.errors import InputError
+from colorplug.image.codecs import ImageTooLargeError
+
+# more pixels than Pillow's error threshold (~179 MP): the issue's 196 MP TIFF
+BOMB_SIDE = 14_000
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
+def _png16_announcing(width: int, height: int) -> bytes:
+    """A 16-bit gray PNG whose (valid, CRC-checked) header announces width x height and
+    whose data holds one short row of zeros: a bomb's header without a bomb's size."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * (1 + 2 * min(width, 64)))
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
+            + _png_chunk(b"IEND", b""))
+
+
+def _tiff_announcing(path, side: int) -> None:
+    """A TIFF whose header announces side x side pixels (written small by tifffile, then
+    ImageWidth / ImageLength rewritten in place)."""
+    import tifffile
+
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8))
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        tags = tif.pages[0].tags
+        offsets = [tags[name].valueoffset for name in ("ImageWidth", "ImageLength")]
+        kinds = [tags[name].dtype for name in ("ImageWidth", "ImageLength")]
+    for offset, kind in zip(offsets, kinds):
+        fmt = "<H" if int(kind) == 3 else "<I"
+        data[offset:offset + struct.calcsize(fmt)] = struct.pack(fmt, side)
+    path.write_bytes(bytes(data))
+
+
+def test_the_limit_is_pillows_error_threshold():
+    from colorplug.image.codecs import pixel_limit
+
+    assert pixel_limit() > 170_000_000 and BOMB_SIDE ** 2 > pixel_limit()
+
+
+def test_a_16_bit_png_bomb_is_refused_from_its_header(tmp_path):
+    from colorplug.image import read_image
+
+    (tmp_path / "bomb.png").write_bytes(_png16_announcing(BOMB_SIDE, BOMB_SIDE))
+    with pytest.raises(ImageTooLargeError, match="allow-huge-images"):
+        read_image(tmp_path / "bomb.png")
+
+
+def test_a_tiff_bomb_is_refused_from_its_header(tmp_path, capsys):
+    from colorplug.image import read_image
+
+    _tiff_announcing(tmp_path / "bomb.tif", BOMB_SIDE)
+    with pytest.raises(ImageTooLargeError, match="196,000,000 pixels"):
+        read_image(tmp_path / "bomb.tif")
+    assert main(["colorize", "-b", "gray", str(tmp_path / "bomb.tif"), "-o",
+                 str(tmp_path / "o.png")]) == 1
+    assert "--allow-huge-images" in capsys.readouterr().err
+
+
+def test_an_ome_tiff_bomb_is_refused_from_its_header(tmp_path):
+    from colorplug.image import medical
+
+    _tiff_announcing(tmp_path / "bomb.ome.tif", BOMB_SIDE)
+    with pytest.raises(ImageTooLargeError):
+        medical.read_ome_tiff(tmp_path / "bomb.ome.tif")
+
+
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path):
+    """Issue 27 item 3, through the installed command a user runs."""
+    os.mkfifo(tmp_path / "p.png")
+    run = subprocess.run([sys.executable, "-m", "colorplug", "colorize", "-b", "gray",
+                          str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "not a regular file" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_named_pipe_as_weights_is_refused(tmp_path):
+    import colorplug
+    from colorplug.errors import WeightsError
+
+    os.mkfifo(tmp_path / "w.safetensors")
+    with pytest.raises(WeightsError, match="not a regular file"):
+        colorplug.get("autoencoder", weights=tmp_path / "w.safetensors", device="cpu")
+
+
+pydicom = pytest.importorskip("pydicom", reason="the medical extra (pydicom) is not installed")
+
+
+def _dicom(path, pixels, *, frames_text=None, **fields):
+    """A DICOM file; `frames_text` writes a NumberOfFrames value pydicom itself would refuse
+    to set (two bytes, written into the file as a broken scanner would)."""
+    from tests.test_medical import write_dicom
+
+    ds = write_dicom(path, pixels)
+    for key, value in fields.items():
+        setattr(ds, key, value)
+    if frames_text is not None:
+        ds.NumberOfFrames = 1
+    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    if frames_text is not None:
+        field = b"\x28\x00\x08\x00IS\x02\x00"  # (0028,0008) IS, 2 bytes, explicit VR LE
+        data = path.read_bytes()
+        assert data.count(field + b"1 ") == 1
+        path.write_bytes(data.replace(field + b"1 ", field + frames_text))
+
+
+def test_one_dicom_with_a_broken_frame_count_fails_alone(tmp_path, capsys):
+    """Issue 27 item 5: planning a folder goes on past it; the file's message names the
+    field."""
+    src = tmp_path / "in"
+    src.mkdir()
+    _dicom(src / "good.dcm", np.arange(256, dtype=np.uint16).reshape(16, 16))
+    _dicom(src / "bad.dcm", np.arange(256, dtype=np.uint16).reshape(16, 16),
+           frames_text=b"ab")
+    assert main(["colorize", "-b", "gray", str(src), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "NumberOfFrames" in err and "bad.dcm" in err and "Traceback" not in err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]
+
+
+def test_a_dicom_bomb_is_refused_from_its_header(tmp_path):
+    from colorplug.image import medical
+
+    _dicom(tmp_path / "bomb.dcm", np.zeros((4, 4), np.uint16), Rows=BOMB_SIDE,
+           Columns=BOMB_SIDE)
+    with pytest.raises(ImageTooLargeError):
+        medical.read_dicom(tmp_path / "bomb.dcm")
+
+
+def test_a_multiframe_dicom_into_a_png_is_refused(tmp_path, capsys):
+    """Issue 27 item 10: TIFF bytes were written into x.png."""
+    _dicom(tmp_path / "mf.dcm", np.zeros((3, 8, 8), np.uint16))
+    assert main(["colorize", "-b", "gray", str(tmp_path / "mf.dcm"), "-o",
+                 str(tmp_path / "x.png")]) == 1
+    assert "3 planes" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+    assert main(["colorize", "-b", "gray", str(tmp_path / "mf.dcm"), "-o",
+                 str(tmp_path / "x.tif")]) == 0
+
+
+def test_the_frame_count_field_is_named_when_it_is_not_a_number(tmp_path):
+    from colorplug.image import medical
+
+    _dicom(tmp_path / "bad.dcm", np.zeros((4, 4), np.uint16), frames_text=b"ab")
+    with pytest.raises(InputError, match="NumberOfFrames"):
+        medical.read_dicom(tmp_path / "bad.dcm")
