@@ -102,6 +102,9 @@ class CheckedColorizer:
         return [checked(f, im, f"image {i}") for i, (f, im) in enumerate(zip(finishers, images))]
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        from .gl_guard import guard_triton
+
+        guard_triton()  # a backend may import torch._dynamo lazily (see colorplug.gl_guard)
         try:
             return method(*args, **kwargs)
         except ColorplugError:

@@ -152,9 +152,9 @@ def _load_input(item, args: argparse.Namespace):
 
     src = item.source
     if medical.is_dicom(src):
-        return medical.read_dicom(src)
+        return medical.read_dicom(src, allow_huge=args.allow_huge_images)
     if medical.is_ome_tiff(src):
-        return medical.read_ome_tiff(src)
+        return medical.read_ome_tiff(src, allow_huge=args.allow_huge_images)
     if args.dicom_out:
         raise InputError("--dicom-out writes DICOM from DICOM inputs only (it copies their "
                          "patient and study tags)")
@@ -164,8 +164,15 @@ def _load_input(item, args: argparse.Namespace):
 def _colorize_planes(colorizer, item, planes, args: argparse.Namespace, reference,
                      hints) -> bytes:
     """Colorize a DICOM or OME-TIFF stack plane by plane and encode it for its output."""
+    from .errors import InputError
     from .image import encode_image, medical
 
+    count = int(np.prod(planes.plane_shape, dtype=np.int64)) if planes.plane_shape else 1
+    suffix = item.target.suffix.lower()
+    if count > 1 and not args.dicom_out and suffix not in (".tif", ".tiff"):
+        holds = f"a {suffix} file" if suffix else "a file without a suffix"
+        raise InputError(f"{item.source} holds {count} planes and {holds} holds one image: "
+                         "give -o NAME.tif (a stack) or -o FOLDER")
     stack = medical.display_planes(planes, args.intensity_range)
     rgb = np.stack(colorizer.colorize_batch(list(stack), reference=reference, hints=hints))
     if args.dicom_out:
@@ -281,7 +288,10 @@ def cmd_colorize(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ train
 def cmd_train(argv: Sequence[str]) -> int:
+    from .gl_guard import guard_triton
     from .registry import default_registry
+
+    guard_triton()  # training imports torch.optim, hence triton (see colorplug.gl_guard)
 
     pre = argparse.ArgumentParser(prog="colorplug train", add_help=False)
     pre.add_argument("backend", nargs="?")

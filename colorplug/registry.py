@@ -377,6 +377,9 @@ class Registry:
             **options: Any) -> Colorizer:
         """Build backend `name`; unknown options are refused with the valid ones, and the
         result is a `CheckedColorizer` (every output checked)."""
+        from .gl_guard import guard_triton
+
+        guard_triton()  # before a backend may import torch._dynamo (see colorplug.gl_guard)
         entry = self.entry(name)
         declared = entry.info.options
         if declared is not None:

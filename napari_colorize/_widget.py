@@ -13,7 +13,7 @@ import colorplug
 from ._core import colorize_stack, colorize_time, plane_shape
 from ._hints import PlaneHints
 from ._messages import napari_message
-from ._triton_guard import preload_triton
+from colorplug.gl_guard import preload_triton
 
 if TYPE_CHECKING:
     import napari
@@ -33,7 +33,8 @@ class ColorizeWidget(Container):
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer") -> None:
         # Before any backend can import torch._dynamo: the viewer's GL has already loaded
-        # Mesa's libLLVM, and triton loaded plainly after it segfaults (see _triton_guard).
+        # Mesa's libLLVM, and triton loaded plainly after it segfaults (colorplug.gl_guard).
+        # Here on the main thread, before a worker thread runs colorplug.get.
         preload_triton()
         super().__init__(labels=True)
         self.viewer = napari_viewer

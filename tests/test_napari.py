@@ -344,6 +344,37 @@ def test_torch_backends_after_viewer_exists_do_not_crash(backend, tmp_path):
     assert "result (40, 48, 3)" in proc.stdout and "optim ok" in proc.stdout
 
 
+# Issue 28 item 1: a script or notebook makes a viewer, then calls the API (no widget).
+SCRIPT_FIRST = """
+import sys
+import numpy as np
+import napari
+import colorplug
+img = (np.arange(40 * 48) % 251).astype(np.uint8).reshape(40, 48)
+viewer = napari.Viewer(show=False)
+viewer.add_image(img)
+out = colorplug.get(sys.argv[1], device="cpu").colorize(img)
+print("result", out.shape, flush=True)
+import torch.optim  # noqa: E402,F401 - imports torch._dynamo, hence triton
+print("optim ok", flush=True)
+viewer.close()
+"""
+
+
+def test_the_api_after_a_viewer_exists_does_not_crash(tmp_path):
+    """Without colorplug.gl_guard in colorplug.get this exits 139 (segfault)."""
+    import subprocess
+    import sys
+
+    import qtpy
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", QT_API=qtpy.API)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT_FIRST, "cgan"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
+    assert "result (40, 48, 3)" in proc.stdout and "optim ok" in proc.stdout
+
+
 # Paints each hint's colour exactly where it is (full resolution), nothing elsewhere.
 HINT_PLUGIN = '''
 import numpy as np, colorplug
