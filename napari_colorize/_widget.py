@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 SYNC_ENV = "COLORPLUG_NAPARI_SYNC"  # "1": run in the calling thread (tests, debugging)
 DEVICES = ["auto", "cpu", "cuda"]
+RESULT_OF = "colorplug_result_of"  # a result layer's metadata key: id() of its source layer
 TEMPORAL = ["flow", "exemplar", "off"]  # colorplug.video modes, most useful first
 
 
@@ -80,6 +81,16 @@ class ColorizeWidget(Container):
             getattr(self.viewer.layers.events, event).connect(self._refresh_layers)
         self._refresh_layers()
         self._on_backend()
+        self._closed = False
+        self.native.destroyed.connect(self._on_destroyed)
+
+    # ---------------------------------------------------------------- lifetime
+    def _on_destroyed(self, _obj: Any = None) -> None:
+        """The widget (or its viewer) was closed: stop the worker at its next check and let
+        it finish quietly; its late signals then touch nothing that is gone."""
+        self._closed = True
+        if self.worker is not None:
+            self.worker.quit()
 
     # ---------------------------------------------------------------- choices
     def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
@@ -230,6 +241,8 @@ class ColorizeWidget(Container):
 
     def _on_stage(self, req: dict[str, Any], pbar: Any, stage: tuple) -> None:
         """Progress on the main thread: a "loading model" step, then one step per plane."""
+        if self._closed:
+            return
         kind, value = stage
         self.stages.append(stage)
         if kind == "loading":
@@ -282,15 +295,22 @@ class ColorizeWidget(Container):
     def _cancelled(self) -> None:
         from napari.utils.notifications import show_info
 
+        if self._closed:
+            return
         show_info("colorize cancelled: no layer was added")
 
     def _idle(self) -> None:
+        self.worker = None
+        if self._closed:
+            return
         self.run_button.enabled = True
         self.cancel_button.enabled = False
 
     def _finish(self, req: dict[str, Any], result: Any) -> None:
         from napari.utils.notifications import show_error
 
+        if self._closed:
+            return
         if isinstance(result, _Failure) or result is None:
             show_error(result.message if result is not None else "colorize failed")
             return
@@ -298,9 +318,16 @@ class ColorizeWidget(Container):
         out = self.viewer.add_image(
             result, rgb=True, name=f"{layer.name} (colorized: {req['backend']}"
             + (f", {req['temporal']})" if req.get("temporal") else ")"),
-            scale=layer.scale, translate=layer.translate)
-        # Right above its source, so hint layers (Points, Shapes...) above stay visible.
+            # the source's whole transform, so the result sits exactly on it
+            scale=layer.scale, translate=layer.translate, rotate=layer.rotate,
+            shear=layer.shear, affine=layer.affine, metadata={RESULT_OF: id(layer)})
+        # Above its source and its earlier results (the newest is the one seen), under the
+        # hint layers (Points, Shapes...) that sit above them, which stay visible.
         layers = self.viewer.layers
         if layer in layers:
-            layers.move(layers.index(out), layers.index(layer) + 1)
+            above = layers.index(layer) + 1
+            while (above < len(layers) and layers[above] is not out
+                   and layers[above].metadata.get(RESULT_OF) == id(layer)):
+                above += 1
+            layers.move(layers.index(out), above)
         self.result_layer = out

@@ -375,6 +375,79 @@ def test_the_api_after_a_viewer_exists_does_not_crash(tmp_path):
     assert "result (40, 48, 3)" in proc.stdout and "optim ok" in proc.stdout
 
 
+# Issue 28 item 2: the viewer is closed while a run goes on and Qt keeps running (a script,
+# Jupyter). PyQt aborts the process (exit 134) on an exception in a slot.
+CLOSE_MID_RUN = """
+import numpy as np
+import napari
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QApplication
+from napari_colorize._widget import ColorizeWidget
+stack = (np.random.default_rng(0).random((40, 128, 128)) * 255).astype(np.uint8)
+viewer = napari.Viewer(show=False)
+layer = viewer.add_image(stack)
+widget = ColorizeWidget(viewer)
+viewer.window.add_dock_widget(widget)
+widget.image.value = layer
+widget.backend.value = "fusion"
+widget.run()
+app = QApplication.instance()
+closed = []
+def close_at_first_plane(stage):
+    if stage[0] == "plane" and not closed:
+        closed.append(1)
+        viewer.close()
+widget.worker.yielded.connect(close_at_first_plane)
+def quit_when_done():
+    if closed and widget.worker is None:
+        app.quit()
+timer = QTimer()
+timer.timeout.connect(quit_when_done)
+timer.start(100)
+QTimer.singleShot(120000, app.quit)
+app.exec()
+print("clean exit", "closed" if closed else "never closed", flush=True)
+"""
+
+
+def test_closing_the_viewer_mid_run_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    import qtpy
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", QT_API=qtpy.API)
+    proc = subprocess.run([sys.executable, "-c", CLOSE_MID_RUN], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
+    assert "clean exit closed" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_newest_result_is_on_top_and_keeps_the_transform(make_napari_viewer, qtbot,
+                                                             errors):
+    """Issue 28 items 3 and 6, in the worker thread as users run it."""
+    viewer = make_napari_viewer()
+    src = viewer.add_image(np.full((12, 16), 100, np.uint8), name="src", rotate=30,
+                           scale=(2.0, 3.0), translate=(5.0, -4.0), shear=[0.2])
+    viewer.add_points([[1.0, 1.0]], name="hints")
+    widget = ColorizeWidget(viewer)
+    widget.image.value = src
+    for backend in ("fusion", "gray"):
+        widget.backend.value = backend
+        widget.result_layer = None
+        widget.run()
+        qtbot.waitUntil(lambda: widget.result_layer is not None, timeout=60000)
+        qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=10000)
+    assert [layer.name for layer in viewer.layers] == [
+        "src", "src (colorized: fusion)", "src (colorized: gray)", "hints"]
+    out = widget.result_layer
+    for part in ("scale", "translate", "rotate", "shear"):
+        np.testing.assert_allclose(getattr(out, part), getattr(src, part), err_msg=part)
+    np.testing.assert_allclose(out.affine.affine_matrix, src.affine.affine_matrix)
+    assert errors == []
+
+
 # Paints each hint's colour exactly where it is (full resolution), nothing elsewhere.
 HINT_PLUGIN = '''
 import numpy as np, colorplug
