@@ -24,6 +24,21 @@ RESULT_OF = "colorplug_result_of"  # a result layer's metadata key: id() of its 
 TEMPORAL = ["flow", "exemplar", "off"]  # colorplug.video modes, most useful first
 
 
+def size_option(info: Any) -> tuple[str, int] | None:
+    """The option a backend takes for the size its network sees, and its step: only an
+    option the backend declares (``BackendInfo.options``), else the built-ins' marker."""
+    if info is None:
+        return None
+    declared = info.options or {}
+    multiple = int(info.extra.get("size_multiple", 8))
+    for name in ("working_size", "input_size"):
+        if name in declared:
+            return name, multiple
+    if info.extra.get("configurable_working_size") and info.options is None:
+        return "working_size", multiple
+    return None
+
+
 @dataclass
 class _Failure:
     message: str
@@ -42,6 +57,7 @@ class ColorizeWidget(Container):
         self.worker: Any = None
         self.result_layer: Any = None
         self.stages: list[tuple] = []  # ("loading", backend), ("plane", n): the last run
+        self._last_size: dict[str, int] = {}  # backend -> the size last used with it
         self._infos = {info.name: info for info in colorplug.available()}
         names = list(self._infos)
         default = colorplug.default_backend()
@@ -124,10 +140,18 @@ class ColorizeWidget(Container):
         self.reference.visible = bool(info and info.accepts_reference)
         self.hints.visible = bool(info and info.supports_hints)
         self.gallery.visible = bool(info and "gallery" in (info.options or {}))
-        sizable = bool(info and info.extra.get("configurable_working_size"))
-        self.working_size.visible = sizable
-        if sizable and isinstance(info.working_size, int):
-            self.working_size.value = info.working_size
+        # the size option this backend has, if any, at the value last used with it
+        previous = getattr(self, "_shown_size_of", None)
+        if previous is not None and size_option(self._infos.get(previous)) is not None:
+            self._last_size[previous] = int(self.working_size.value)
+        self._shown_size_of = self.backend.value
+        option = size_option(info)
+        self.working_size.visible = option is not None
+        if option is not None:
+            _name, multiple = option
+            self.working_size.step = multiple
+            start = info.working_size if isinstance(info.working_size, int) else 256
+            self.working_size.value = self._last_size.get(self.backend.value, start)
 
     def _on_time_axis(self, _event: Any = None) -> None:
         self.temporal.visible = bool(self.time_axis.value)
@@ -176,12 +200,15 @@ class ColorizeWidget(Container):
             raise colorplug.InputError("colour hints are given per plane: untick Time axis "
                                        "or clear Hints")
         options: dict[str, Any] = {"device": self.device.value}
-        if info.extra.get("configurable_working_size"):
+        option = size_option(info)
+        if option is not None:
             # Never above the image's own size: a 4096 working size on a 256 image costs
-            # 15x the time for no detail. Sides are multiples of 8 and at least 64 (the
-            # largest minimum of the built-ins; a smaller value the user typed is kept).
-            bound = max(64, -(-max(h, w) // 8) * 8)
-            options["working_size"] = min(int(self.working_size.value), bound)
+            # 15x the time for no detail. The bound is a multiple of the backend's step and
+            # at least 64 (the largest minimum of the built-ins); a smaller value the user
+            # typed is kept, and one the backend refuses is its own clear error.
+            size_name, multiple = option
+            bound = max(64, -(-max(h, w) // multiple) * multiple)
+            options[size_name] = min(int(self.working_size.value), bound)
         folder = str(self.gallery.value or "").strip()
         if "gallery" in (info.options or {}) and reference is None and folder not in ("", "."):
             options["gallery"] = folder

@@ -17,11 +17,19 @@ _DDCOLOR = "Kang et al. ICCV 2023"
 
 def _info(name: str, description: str, working_size: int, **kw: Any) -> colorplug.BackendInfo:
     w = for_backend(name)
+    if name.startswith("ddcolor"):  # DDColor's own name for it, and its encoder's stride
+        options = {"input_size": "side of the square the network sees (multiple of 32, "
+                                 f">= 32; {working_size} as the authors)"}
+        multiple = 32
+    else:
+        options = {"working_size": "side of the square the network sees (multiple of 8, "
+                                   f">= 8; {working_size} as the authors)"}
+        multiple = 8
     return colorplug.BackendInfo(
-        name=name, description=description, working_size=working_size,
+        name=name, description=description, working_size=working_size, options=options,
         extra={"weights": w.name, "weights_url": w.url, "weights_licence": w.licence,
-               "weights_size": w.approx_size, "paper": w.paper,
-               "configurable_working_size": True}, **kw)
+               "weights_size": w.approx_size, "paper": w.paper, "size_multiple": multiple},
+        **kw)
 
 
 INFOS = {i.name: i for i in [

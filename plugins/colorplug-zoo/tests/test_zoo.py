@@ -352,3 +352,34 @@ def test_napari_lists_the_zoo_backends(make_napari_viewer):
     assert set(ZOO) <= choices
     widget.backend.value = "siggraph17"
     assert not widget.hints.native.isHidden()  # siggraph17 takes hints
+
+
+def test_the_napari_widget_sends_each_zoo_backend_only_its_own_options(make_napari_viewer,
+                                                                        files):
+    """Issue 28 item 4: the widget sent working_size to DDColor, which has input_size; every
+    ddcolor backend failed from napari. The options the widget builds go through
+    colorplug.get as the worker does, with weights made here."""
+    pytest.importorskip("napari")
+    from napari_colorize._widget import ColorizeWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(gray_images()[1], name="gray")
+    widget = ColorizeWidget(viewer)
+    for name, expected in (("ddcolor-tiny", "input_size"), ("eccv16", "working_size")):
+        widget.backend.value = name
+        options = widget._request()["options"]
+        sizes = {k for k in options if k in ("working_size", "input_size")}
+        assert sizes == {expected}, options
+        assert options[expected] % (32 if name.startswith("ddcolor") else 8) == 0
+        out = colorplug.get(name, weights=files[name][0], **options).colorize(
+            gray_images()[1])
+        assert out.shape == gray_images()[1].shape + (3,)
+    # each backend keeps the size last used with it
+    widget.backend.value = "ddcolor-tiny"
+    widget.working_size.value = 96
+    widget.backend.value = "eccv16"
+    widget.working_size.value = 200
+    widget.backend.value = "ddcolor-tiny"
+    assert widget.working_size.value == 96
+    widget.backend.value = "eccv16"
+    assert widget.working_size.value == 200
