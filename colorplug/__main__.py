@@ -1,5 +1,4 @@
-import sys
+"""``python -m colorplug``: the same as the ``colorplug`` command."""
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -548,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on dask: threads, processes or a scheduler address "
                    "(tcp://HOST:PORT); a task per file, zarr / TIFF stacks to NAME.zarr "
                    "(needs the dask extra; see docs/scale-out.md)")
+    s.add_argument("--scheduler-wait", type=float, default=60.0, metavar="SECONDS",
+                   help="with a scheduler address: how long to wait while the cluster has "
+                   "no workers before stopping with an error (default 60)")
     s.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     from .video.cli import add_arguments as add_video_arguments
 
@@ -610,5 +614,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The ``colorplug`` command: `main`, then exit when its work is done, also when a
+    plugin left threads running that would keep the interpreter waiting at exit (a
+    plugin calling ``os._exit`` itself cannot be contained in process)."""
+    code = main()
+    import threading
+
+    lingering = [t for t in threading.enumerate()
+                 if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if lingering:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

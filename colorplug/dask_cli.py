@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -28,12 +29,36 @@ ZARR_SUFFIX = ".zarr"
 LOCAL_SCHEDULERS = ("threads", "processes")
 
 
+#: Address schemes a dask scheduler listens on that another process can reach
+#: (``inproc://`` is one process's own and means nothing on a command line).
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
 def check_scheduler(text: str) -> str:
-    """``threads``, ``processes`` or a scheduler address such as ``tcp://HOST:8786``."""
-    if text in LOCAL_SCHEDULERS or "://" in text:
+    """``threads``, ``processes`` or a scheduler address such as ``tcp://HOST:8786``;
+    anything else is a PlanError naming the flag and what is wrong with the address."""
+    if text in LOCAL_SCHEDULERS:
         return text
-    raise PlanError(f"--scheduler must be threads, processes or a dask scheduler address "
-                    f"(tcp://HOST:PORT); got {text!r}")
+    usage = ("--scheduler must be threads, processes or a dask scheduler address "
+             f"(tcp://HOST:PORT); got {text!r}")
+    if "://" not in text:
+        raise PlanError(usage)
+    import urllib.parse
+
+    scheme, _, rest = text.partition("://")
+    if scheme not in SCHEDULER_SCHEMES:
+        raise PlanError(f"{usage}: {scheme}:// is not an address a scheduler listens on "
+                        f"({', '.join(s + '://' for s in SCHEDULER_SCHEMES)})")
+    try:
+        parsed = urllib.parse.urlsplit(f"tcp://{rest}")
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        raise PlanError(f"{usage}: the port is not a number from 1 to 65535") from None
+    if not host:
+        raise PlanError(f"{usage}: the address names no host")
+    if port is not None and not 0 < port < 65536:
+        raise PlanError(f"{usage}: the port is not a number from 1 to 65535")
+    return text
 
 
 # ------------------------------------------------------------------------- stacks
@@ -294,39 +319,80 @@ def _run_stack(item: Planned, spec: Any, reference: Any, overwrite: bool,
         report.failures.append((item.source, _describe(exc)))
 
 
+def _wait_with_workers(client: Any, futures: list[Any], args: argparse.Namespace) -> None:
+    """Wait for `futures` with a progress bar while the cluster has workers; a cluster left
+    without any for ``--scheduler-wait`` seconds (all died, none started) is a
+    ColorplugError, not a silent wait. (distributed's console progress bar blocks until the end, so it cannot
+    watch the workers at the same time.)"""
+    from distributed import wait
+    from tqdm.auto import tqdm
+
+    since, patience = None, max(0.0, float(getattr(args, "scheduler_wait", 60.0)))
+    with tqdm(total=len(futures), desc="colorize (dask)", unit="task",
+              disable=args.quiet) as bar:
+        while True:
+            try:
+                wait(futures, timeout=0.5)
+                bar.update(len(futures) - bar.n)
+                return
+            except TimeoutError:
+                pass
+            bar.update(sum(f.done() for f in futures) - bar.n)
+            if client.scheduler_info().get("workers"):
+                since = None
+                continue
+            since = since if since is not None else time.monotonic()
+            if time.monotonic() - since > patience:
+                raise ColorplugError(
+                    f"--scheduler {args.scheduler}: the dask cluster has had no workers for "
+                    f"{patience:g} s (all stopped or died; --scheduler-wait); start workers "
+                    "(dask worker ADDRESS) and rerun with --skip-existing to finish")
+
+
 def _run_distributed(files: list[Planned], stacks: list[Planned], args: argparse.Namespace,
                      spec: Any, overwrite: bool, reference: Any,
                      report: RunReport) -> RunReport:
     try:
-        from distributed import Client, progress, wait
+        from distributed import Client
     except ImportError:
         raise ColorplugError("--scheduler tcp://... needs dask.distributed: pip install "
                              "'colorplug[dask]'") from None
     try:
         client = Client(args.scheduler, timeout="20s")
-    except OSError as exc:
+    except (OSError, ValueError, TypeError) as exc:  # refused, timed out, unknown address
         raise ColorplugError(f"--scheduler {args.scheduler}: cannot reach the dask "
-                             f"scheduler ({exc})") from None
-    with client:
-        if files:
-            futures = client.map(colorize_file, files, spec=spec, args=args,
-                                 overwrite=overwrite, key=[f"colorplug-file-{i}-{item.target}"
-                                                           for i, item in enumerate(files)])
-            if not args.quiet:
-                progress(futures)
-            wait(futures)
-            for item, future in zip(files, futures):
-                if future.status == "finished":
-                    _record(report, item, future.result())
-                else:  # the task itself was lost (e.g. it killed its workers every time)
-                    report.failures.append((item.source, _describe(future.exception())))
-
-        def compute(*graphs: Any) -> list[Any]:
-            futures = client.compute(list(graphs))
-            if not args.quiet:
-                progress(futures)
-            return client.gather(futures)
-
-        for item in stacks:
-            _run_stack(item, spec, reference, overwrite, compute, report)
+                             f"scheduler ({_describe(exc)})") from None
+    try:
+        with client:
+            _run_on_client(client, files, stacks, args, spec, overwrite, reference, report)
+    except ColorplugError:
+        raise
+    except (OSError, TimeoutError) as exc:  # the scheduler went away mid-run
+        raise ColorplugError(f"--scheduler {args.scheduler}: lost the dask scheduler during "
+                             f"the run ({_describe(exc)}); outputs written so far are "
+                             "complete, rerun with --skip-existing to finish") from None
     return report
+
+
+def _run_on_client(client: Any, files: list[Planned], stacks: list[Planned],
+                   args: argparse.Namespace, spec: Any, overwrite: bool, reference: Any,
+                   report: RunReport) -> None:
+    """The files as one task each, then the stacks chunk by chunk, on a connected client."""
+    if files:
+        futures = client.map(colorize_file, files, spec=spec, args=args,
+                             overwrite=overwrite, key=[f"colorplug-file-{i}-{item.target}"
+                                                       for i, item in enumerate(files)])
+        _wait_with_workers(client, futures, args)
+        for item, future in zip(files, futures):
+            if future.status == "finished":
+                _record(report, item, future.result())
+            else:  # the task itself was lost (e.g. it killed its workers every time)
+                report.failures.append((item.source, _describe(future.exception())))
+
+    def compute(*graphs: Any) -> list[Any]:
+        futures = client.compute(list(graphs))
+        _wait_with_workers(client, futures, args)
+        return client.gather(futures)
+
+    for item in stacks:
+        _run_stack(item, spec, reference, overwrite, compute, report)

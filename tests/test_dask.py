@@ -243,3 +243,56 @@ def test_worker_killed_mid_run_every_output_exactly_once(tmp_path, capsys):
     # a write cut off by the kill leaves at most a hidden temporary, removed next run
     assert _cli(src, "-o", dst, "--scheduler", "threads", "--skip-existing", "-q") == 0
     assert not [p for p in dst.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("address, problem", [
+    ("tcp://h:notaport", "port is not a number"), ("foo://bar", "foo:// is not an address"),
+    ("tcp://", "names no host"), ("inproc://x", "inproc:// is not an address")])
+def test_bad_scheduler_addresses_are_flag_errors(archive, tmp_path, capsys, address, problem):
+    """Issue 27 item 7: each of these gave a raw traceback."""
+    assert _cli(archive["folder"], "-o", tmp_path / "o", "--scheduler", address) == 2
+    err = capsys.readouterr().err
+    assert f"--scheduler must be threads" in err and problem in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_a_cluster_whose_workers_all_die_stops_with_an_error(tmp_path, capsys):
+    """Issue 27 item 6: the CLI waited forever (still waiting at 150 s) once every worker
+    had died. Workers without a nanny are not restarted: the cluster is left with none."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed not installed")
+
+    rng = np.random.default_rng(5)
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(40):
+        Image.fromarray(_gray(rng, (128, 128))).save(src / f"im{i:02d}.png")
+    dst = tmp_path / "out"
+    with distributed.LocalCluster(n_workers=0, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        worker = subprocess.Popen(  # one worker process of its own, without a nanny
+            [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+             "--no-nanny", "--nthreads", "1", "--no-dashboard"],
+            env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        try:
+            client.wait_for_workers(1, timeout=60)
+            result: dict[str, int] = {}
+            run = threading.Thread(target=lambda: result.update(rc=_cli(
+                src, "-o", dst, "--scheduler", cluster.scheduler_address,
+                "--scheduler-wait", "3")))
+            run.start()
+            deadline = time.monotonic() + 120
+            while not list(dst.glob("*.png")) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            worker.kill()
+            started = time.monotonic()
+            run.join(120)
+            assert not run.is_alive(), "still waiting for a cluster without workers"
+            waited = time.monotonic() - started
+        finally:
+            worker.kill()
+            worker.wait()
+    assert result["rc"] == 2 and waited < 60
+    err = capsys.readouterr().err
+    assert "has had no workers for 3 s" in err and "--skip-existing" in err
