@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import (BackendConflictError, BackendError, ColorplugError, DeviceError,
                      IgnoredInputWarning, InputError, MissingHintsError, MissingReferenceError,
-                     OutputError, ResourceError,
+                     OutputError, ResourceError, TrainingError,
                      PluginError, UnknownBackendError, UnknownOptionError, WeightsError)
 from .errors import GrayscaleReferenceError, NoCudaError  # noqa: E402
 from .hookspecs import hookimpl
@@ -31,7 +31,8 @@ __all__ = [
     "BackendConflictError", "BackendError", "BackendInfo", "ColorplugError", "Colorizer",
     "DEFAULT_BACKEND", "DeviceError", "GrayscaleReferenceError", "IgnoredInputWarning",
     "InputError", "NoCudaError",
-    "MissingHintsError", "MissingReferenceError", "OutputError", "PluginError", "ResourceError", "UnknownBackendError",
+    "MissingHintsError", "MissingReferenceError", "OutputError", "PluginError", "ResourceError",
+    "TrainingError", "UnknownBackendError",
     "UnknownOptionError", "WeightsError", "available", "colorize", "sample",
     "default_backend", "get", "hookimpl", "reload_plugins",
 ]

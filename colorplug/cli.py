@@ -317,21 +317,22 @@ def cmd_train(argv: Sequence[str]) -> int:
     p.add_argument("backend")
     p.add_argument("--data", nargs="+", required=True, help="folders or files of colour photos")
     p.add_argument("--out", required=True, type=Path, help="weights file (.safetensors)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--steps-per-epoch", type=int, default=None)
-    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--epochs", type=_bounded(int, 1), default=10)
+    p.add_argument("--batch-size", type=_bounded(int, 1), default=64)
+    p.add_argument("--lr", type=_bounded(float, 0.0, strict=True), default=1e-3)
+    p.add_argument("--steps-per-epoch", type=_bounded(int, 1), default=None)
+    p.add_argument("--val-fraction", type=_bounded(float, 0.0, 1.0, strict=True), default=0.1)
     p.add_argument("--split", default=None, help="a fixed split (e.g. photos_v1, or a split "
                    "JSON): train on its train part, validate on val, never read test")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--workers", type=_bounded(int, 0), default=0)
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--resume", action="store_true", help="continue from OUT's .ckpt")
     p.add_argument("--overwrite", action="store_true",
                    help="start over, replacing existing weights and checkpoint at --out")
-    p.add_argument("--time-limit", type=float, default=None, help="minutes; stop after the "
+    p.add_argument("--time-limit", type=_bounded(float, 0.0, strict=True), default=None,
+                   help="minutes; stop after the "
                    "epoch that passes it")
     p.add_argument("--half", action="store_true", help="store weights as float16")
     p.add_argument("--quiet", action="store_true")
@@ -355,6 +356,30 @@ def cmd_train(argv: Sequence[str]) -> int:
         return 2
 
 
+def _bounded(kind: type, low: float, high: float | None = None, *,
+             strict: bool = False) -> Any:
+    """An argparse type: a finite `kind` at least `low` (above it if `strict`), at most /
+    below `high`; anything else is the flag's own error (exit 2), never a silent run."""
+    import math
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {kind.__name__}: {text!r}") from None
+        ok = math.isfinite(value) and (value > low if strict else value >= low)
+        ok = ok and (high is None or (value < high if strict else value <= high))
+        if not ok:
+            side = "above" if strict else "at least"
+            limit = f"{side} {low:g}" + (f" and {'below' if strict else 'at most'} {high:g}"
+                                         if high is not None else "")
+            raise argparse.ArgumentTypeError(f"must be {limit}; got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def _train_output_problem(args: argparse.Namespace) -> str | None:
     """Why `colorplug train` must not start with these --out/--resume/--overwrite, if so."""
     ckpt = args.out.with_suffix(".ckpt")
@@ -371,6 +396,7 @@ def _train_output_problem(args: argparse.Namespace) -> str | None:
 
 
 def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
+    from .errors import TrainingError
     from .train import TrainConfig, fit
 
     ckpt = args.out.with_suffix(".ckpt")
@@ -383,6 +409,9 @@ def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
                       extra={k: v for k, v in vars(args).items() if k not in ("data", "out")})
     try:
         summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
+    except TrainingError as exc:
+        _err(str(exc))
+        return 1
     except KeyboardInterrupt:
         hint = (f"; the last finished epoch is in {ckpt}: run the same command with --resume "
                 "to continue") if ckpt.is_file() else ""

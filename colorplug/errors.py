@@ -110,3 +110,10 @@ class ResourceError(ColorplugError, MemoryError):
     """The machine cannot fit the work asked for (memory); names the image size."""
 
     kind = "resource"
+
+
+class TrainingError(ColorplugError, FloatingPointError):
+    """Training cannot go on (the loss became NaN or infinite); the message says at which
+    step, with which learning rate, and what to try."""
+
+    kind = "training"

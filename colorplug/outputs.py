@@ -8,6 +8,8 @@ training outputs follow it).
    folder (a stack written by ``--scheduler``) is one output, like a file.
 3. An existing output is left alone and reported (the run fails) unless the user chose
    ``skip`` (counted as skipped) or ``overwrite``.
+4. Files under the output folder are never inputs, also when it lies inside an input
+   folder.
 """
 from __future__ import annotations
 
@@ -77,9 +79,12 @@ def plan_outputs(inputs: Sequence[Path], output: Path, *, find: Callable[[Path],
                             "a folder name (without a suffix) for several outputs")
         return [Planned(inputs[0], output)]
     plan: list[Planned] = []
+    out_folder = output.resolve()
     for src in inputs:
         if src.is_dir():
-            files = list(find(src))
+            # an output folder inside an input folder is never an input: a rerun would
+            # colorize its own earlier outputs into output/output/...
+            files = [f for f in find(src) if out_folder not in f.resolve().parents]
             if not files:
                 raise PlanError(f"no images found in {src}")
             plan.extend(Planned(f, output / f.relative_to(src).parent / name_for(f, folder_suffix))

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 import colorplug
@@ -84,3 +85,33 @@ def test_train_errors(tmp_path, capsys):
     assert main(["train", "autoencoder", "--data", str(tmp_path / "empty"), "--out",
                  str(tmp_path / "w.safetensors"), "--quiet"]) == 2
     assert "no image files" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value, said", [
+    ("--epochs", "-1", "must be at least 1; got -1"), ("--epochs", "0", "at least 1"),
+    ("--batch-size", "0", "at least 1"), ("--lr", "nan", "must be above 0"),
+    ("--val-fraction", "1.5", "below 1"), ("--steps-per-epoch", "x", "not a int")])
+def test_numbers_a_run_cannot_use_are_flag_errors(photo_dir, tmp_path, capsys, flag, value,
+                                                  said):
+    """Issue 27 item 12: --epochs -1 wrote untrained weights and exited 0."""
+    out = tmp_path / "ae.safetensors"
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "autoencoder", "--data", str(photo_dir), "--out", str(out),
+              flag, value, "--device", "cpu", "--quiet"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and said in err
+    assert not out.exists()
+
+
+def test_a_non_finite_loss_is_a_training_error_naming_step_and_lr(photo_dir, tmp_path,
+                                                                 capsys):
+    """Issue 27 item 18: a NaN loss surfaced as a FloatingPointError traceback."""
+    out = tmp_path / "ae.safetensors"
+    assert main(["train", "autoencoder", "--data", str(photo_dir), "--out", str(out),
+                 "--epochs", "1", "--steps-per-epoch", "6", "--batch-size", "2",
+                 "--lr", "1e30", "--device", "cpu", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "training loss became" in err and "at step" in err
+    assert "learning rate 1e+30" in err and "lower --lr" in err
+    assert "Traceback" not in err

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .. import weights as wts
+from ..errors import TrainingError
 from ..device import resolve_device
 from ..image import write_bytes_atomic, write_image
 from .data import collect, split_paths
@@ -278,10 +279,13 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
             with torch.autocast(device.type, enabled=use_amp):
                 loss, logs = task.loss(train_model, batch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at step "
-                                         f"{state['step']}"
-                                         f"{f' on rank {rank}' if env.distributed else ''}; "
-                                         "lower --lr")
+                lr_now = optimizer.param_groups[0]["lr"]
+                raise TrainingError(
+                    f"training loss became {loss.item()} at step {state['step']}"
+                    f"{f' on rank {rank}' if env.distributed else ''} (learning rate "
+                    f"{lr_now:g}); try a lower --lr (e.g. {lr_now / 10:g}), check the data "
+                    "for broken images, or --no-amp if mixed precision is on; the last "
+                    "finished epoch's checkpoint is kept for --resume")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
