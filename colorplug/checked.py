@@ -35,10 +35,29 @@ def input_hw(image: Any) -> tuple[int, int] | None:
     return None
 
 
+def input_has_alpha(image: Any) -> bool | None:
+    """Whether an input carries an alpha channel (its result must too); None if unknown."""
+    if hasattr(image, "getbands") and hasattr(image, "mode"):  # PIL
+        return image.mode in ("RGBA", "LA", "PA") or (
+            image.mode == "P" and "transparency" in getattr(image, "info", {}))
+    shape = getattr(image, "shape", None)
+    if shape is None:
+        return None
+    shape = tuple(int(n) for n in shape)
+    if len(shape) == 2:
+        return False
+    if len(shape) == 3:
+        channels_first = (type(image).__module__.split(".")[0] == "torch"
+                          and shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4))
+        return (shape[0] if channels_first else shape[-1]) == 4
+    return None
+
+
 class CheckedColorizer:
     """A backend's colorizer with every result checked (attributes pass through)."""
 
-    def __init__(self, inner: Any, *, name: str, distribution: str) -> None:
+    def __init__(self, inner: Any, *, name: str, distribution: str,
+                 output_dtype: str = "uint8") -> None:
         for method in ("colorize", "colorize_batch"):
             if not callable(getattr(inner, method, None)):
                 raise BackendError(f"backend {name!r} ({distribution}) built an object "
@@ -46,6 +65,7 @@ class CheckedColorizer:
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_distribution", distribution)
+        object.__setattr__(self, "_output_dtype", np.dtype(output_dtype))
 
     @property
     def info(self) -> BackendInfo:
@@ -137,4 +157,12 @@ class CheckedColorizer:
                 raise self._error(f"returned NaN or infinite values for {what}")
             if out.size and (float(out.min()) < -1e-3 or float(out.max()) > 1 + 1e-3):
                 raise self._error(f"returned float values outside [0, 1] for {what}")
+        if out.dtype != self._output_dtype:
+            raise self._error(f"returned dtype {out.dtype} for {what} where output_dtype "
+                              f"{self._output_dtype} was asked for")
+        alpha = input_has_alpha(image)
+        if alpha is not None and (out.shape[-1] == 4) != alpha:
+            raise self._error(f"{'dropped' if alpha else 'added'} an alpha channel for {what} "
+                              f"(the input {'has' if alpha else 'has no'} alpha; the result "
+                              "must match)")
         return out

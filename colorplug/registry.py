@@ -2,7 +2,8 @@
 
 Built-in backends are plugin modules registered exactly like third-party ones; third-party
 plugins arrive through the entry-point group ``colorplug``. A plugin that fails to import
-or to register is recorded (see `Registry.failures`) and warned about; the others load.
+or to register (a hookimpl matching no colorplug hook, e.g. a misspelled hook name, included)
+is recorded (see `Registry.failures`) and warned about; the others load.
 ``COLORPLUG_STRICT_PLUGINS=1`` turns such failures into errors and
 ``COLORPLUG_DISABLE_PLUGINS=a,b`` skips plugins by entry-point or distribution name.
 
@@ -17,9 +18,11 @@ checked for shape, dtype and finite values before a host sees it.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import re
+import sys
 import threading
 import time
 import traceback
@@ -78,7 +81,7 @@ class PluginFailure:
 
     plugin: str
     distribution: str
-    stage: str  # "import", "register" or "conflict"
+    stage: str  # "import", "register" (an unknown hook too) or "conflict"
     error: str
     details: str = ""
     load_seconds: float = 0.0
@@ -166,9 +169,11 @@ class Registry:
                 self.disabled.append(ep.name)
                 continue
             started = time.perf_counter()
+            watchdog = self._watchdog(ep.name, dist)
             try:
                 plugin = ep.load()
             except BaseException as exc:  # noqa: BLE001 - any plugin bug, sys.exit too
+                watchdog.cancel()
                 if not _contained(exc):
                     raise
                 seconds = time.perf_counter() - started
@@ -176,9 +181,25 @@ class Registry:
                 self._fail(PluginFailure(ep.name, dist, "import", _describe(exc),
                                          traceback.format_exc(), seconds))
                 continue
+            watchdog.cancel()
             seconds = time.perf_counter() - started
             self._warn_if_slow(ep.name, dist, seconds)
             self.add_plugin(plugin, ep.name, dist, load_seconds=seconds)
+
+    @staticmethod
+    def _watchdog(name: str, distribution: str) -> threading.Timer:
+        """A timer that says, while a plugin's import is still running after
+        `SLOW_PLUGIN_SECONDS`, which plugin every command waits for and how to skip it (a
+        plugin that hangs at import would otherwise hang every command without a word)."""
+        def say() -> None:
+            print(f"colorplug: still importing plugin {name!r} ({distribution}) after "
+                  f"{SLOW_PLUGIN_SECONDS:g} s; every colorplug command waits for it. To skip "
+                  f"it: COLORPLUG_DISABLE_PLUGINS={name}", file=sys.stderr, flush=True)
+
+        timer = threading.Timer(SLOW_PLUGIN_SECONDS, say)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     @staticmethod
     def _warn_if_slow(name: str, distribution: str, seconds: float) -> None:
@@ -199,6 +220,8 @@ class Registry:
                 raise
             self._fail(PluginFailure(name, distribution, "register", _describe(exc),
                                      load_seconds=load_seconds))
+            return
+        if not self._check_hooks(name, distribution, load_seconds):
             return
         self._origin[name] = distribution
         impls = [i for i in self.pm.hook.colorplug_register_colorizers.get_hookimpls()
@@ -227,6 +250,46 @@ class Registry:
         self.plugins.append(PluginRecord(name, distribution, tuple(e.name for e in added),
                                          load_seconds,
                                          tuple(w.spec.public_name for w in added_weights)))
+
+    def _check_hooks(self, name: str, distribution: str, load_seconds: float) -> bool:
+        """pluggy's ``check_pending`` right after each registration, before any of the
+        plugin's hooks run: a hookimpl that matches no colorplug hook (a misspelling such as
+        ``colorplug_register_colorizer``) would otherwise be ignored without a word. The
+        plugin is unregistered and reported like one that failed to register (a
+        RuntimeWarning, `failures`, ``colorplug plugins``); the others, built-ins included,
+        load. Returns whether plugin `name` passed."""
+        while True:
+            try:
+                self.pm.check_pending()
+                return True
+            except pluggy.PluginValidationError as exc:
+                offender = self.pm.get_name(exc.plugin) or name
+                message = self._unknown_hooks_message(exc.plugin) or str(exc)
+                self.pm.unregister(exc.plugin)
+                if offender == name:
+                    self._fail(PluginFailure(name, distribution, "register", message,
+                                             load_seconds=load_seconds))
+                    return False
+                # registered on `pm` directly, bypassing add_plugin
+                self._fail(PluginFailure(offender, self._origin.get(offender, "unknown"),
+                                         "register", message))
+
+    def _unknown_hooks_message(self, plugin: Any) -> str:
+        known = sorted(n for n, hook in vars(self.pm.hook).items()
+                       if not n.startswith("_") and hook.has_spec())
+        unknown = sorted({hook.name for hook in self.pm.get_hookcallers(plugin) or []
+                          if not hook.has_spec()
+                          for impl in hook.get_hookimpls()
+                          if impl.plugin is plugin and not impl.optionalhook})
+        if not unknown:
+            return ""
+        parts = []
+        for hook in unknown:
+            close = difflib.get_close_matches(hook, known, n=1)
+            parts.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return (f"unknown hook {', '.join(parts)}: colorplug's hooks are "
+                f"{', '.join(known)}; a hook of a newer colorplug can be marked "
+                "@colorplug.hookimpl(optionalhook=True)")
 
     def _make_weights_register(self, plugin: str, distribution: str,
                                added: list[WeightsEntry]):
@@ -401,7 +464,8 @@ class Registry:
                 raise
             raise BackendError(f"backend {name!r} ({entry.distribution}) could not be built: "
                                f"{_describe(exc)}") from exc
-        return CheckedColorizer(colorizer, name=name, distribution=entry.distribution)
+        return CheckedColorizer(colorizer, name=name, distribution=entry.distribution,
+                                output_dtype=options.get("output_dtype") or "uint8")
 
     @staticmethod
     def _option_message(entry: BackendEntry, unknown: list[str]) -> str:

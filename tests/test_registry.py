@@ -59,6 +59,48 @@ def colorplug_register_colorizers(register):
     assert failures["badregister"].stage == "register"
 
 
+def test_a_misspelled_hook_is_reported_and_the_other_plugins_load(make_plugin, capsys):
+    # `colorplug_register_colorizer` lacks its s: pluggy would register it and never call it
+    make_plugin("colorplug-typo", {"typo": "cp_test_typo"}, {"cp_test_typo": """
+import colorplug
+@colorplug.hookimpl
+def colorplug_register_colorizer(register):
+    register("typo", lambda **o: None, colorplug.BackendInfo(name="typo", description=""))
+"""})
+    make_plugin("colorplug-good", {"good": "cp_test_good_typo"},
+                {"cp_test_good_typo": PLUGIN_SOURCE.format(name="good", a=10.0) + """
+@colorplug.hookimpl(optionalhook=True)
+def colorplug_register_something_newer(register):
+    pass  # a hook of a later colorplug, marked optional: no error
+"""})
+    with pytest.warns(RuntimeWarning) as caught:
+        names = [i.name for i in colorplug.available()]
+    msgs = " ".join(str(w.message) for w in caught)
+    assert "'typo'" in msgs and "colorplug-typo" in msgs
+    assert "'colorplug_register_colorizer'" in msgs
+    assert "did you mean 'colorplug_register_colorizers'" in msgs
+    assert "colorplug_register_something_newer" not in msgs
+    reg = colorplug.registry.default_registry()
+    failure = {f.plugin: f for f in reg.failures}["typo"]
+    assert failure.distribution == "colorplug-typo" and failure.stage == "register"
+    assert "'colorplug_register_colorizer'" in failure.error
+    assert [f.plugin for f in reg.failures] == ["typo"]
+    assert "typo" not in {n for n, _ in reg.pm.list_name_plugin()}  # unregistered
+    assert {"good", "gray", "fusion", "autoencoder", "cgan", "exemplar"} <= set(names)
+    out = colorplug.get("gray").colorize(np.full((5, 6), 128, np.uint8))
+    assert out.shape == (5, 6, 3)
+    assert colorplug.get("good").colorize(np.full((5, 6), 128, np.uint8)).shape == (5, 6, 3)
+    # `colorplug plugins` lists it under "failed:" with the hook's name
+    from colorplug.cli import main
+
+    capsys.readouterr()
+    assert main(["plugins"]) == 1
+    listing = capsys.readouterr().out
+    failed = listing.split("failed:", 1)[1]
+    assert "typo" in failed and "colorplug-typo" in failed
+    assert "colorplug_register_colorizer" in failed
+
+
 def test_strict_mode_raises(make_plugin, monkeypatch):
     make_plugin("colorplug-badimport", {"badimport": "cp_test_badimport2"},
                 {"cp_test_badimport2": "raise ImportError('needs libfoo')\n"})
@@ -214,12 +256,18 @@ def colorplug_register_colorizers(register):
     ("np.empty(image.shape + (3,), object)", "dtype object"),
     ("np.zeros(image.shape, np.uint8)", "shaped (96, 128)"),
     ("None", "returned NoneType"),
+    # issue 27 item 14: these passed the checks
+    ("np.zeros(image.shape + (3,), np.uint16)", "dtype uint16 for the image where "
+                                                "output_dtype uint8 was asked for"),
+    ("np.zeros(image.shape + (4,), np.uint8)", "added an alpha channel"),
+    ("np.zeros(image.shape[:2] + (3,), np.uint8)", "dropped an alpha channel"),
 ])
 def test_plugin_output_is_validated_with_the_plugin_named(make_plugin, expr, message):
     make_plugin("colorplug-badout", {"badout": "cp_test_badout"},
                 {"cp_test_badout": BAD_OUTPUT_PLUGIN.format(name="badout", expr=expr)})
+    image = np.zeros((96, 128, 4) if "dropped" in message else (96, 128), np.uint8)
     with pytest.raises(colorplug.BackendError, match=r"backend 'badout' \(colorplug-badout\)") as e:
-        colorplug.get("badout").colorize(np.zeros((96, 128), np.uint8))
+        colorplug.get("badout").colorize(image)
     assert message in str(e.value)
 
 

@@ -163,3 +163,102 @@ def test_the_frame_count_field_is_named_when_it_is_not_a_number(tmp_path):
     _dicom(tmp_path / "bad.dcm", np.zeros((4, 4), np.uint16), frames_text=b"ab")
     with pytest.raises(InputError, match="NumberOfFrames"):
         medical.read_dicom(tmp_path / "bad.dcm")
+
+
+# ------------------------------------------------------------------ item 4: plugins
+HANGING_IMPORT = "import time\ntime.sleep(3600)\n"
+THREAD_LEAKING = '''
+import threading, time
+import colorplug
+threading.Thread(target=time.sleep, args=(3600,)).start()  # non-daemon, never joined
+
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    pass
+'''
+
+
+def test_a_plugin_hanging_at_import_is_named_while_it_hangs(make_plugin, tmp_path):
+    """Issue 27 item 4: `colorplug list` hung silently; now the watchdog names the plugin
+    and the way to skip it while the import still runs."""
+    import shutil
+
+    make_plugin("colorplug-hangs", {"hangs": "cp_test_hangs"}, {"cp_test_hangs": HANGING_IMPORT})
+    command = shutil.which("colorplug")
+    proc = subprocess.Popen([command, "list"], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        import select
+
+        ready, _, _ = select.select([proc.stderr], [], [], 60)
+        assert ready, "nothing said within 60 s while the plugin's import hangs"
+        line = proc.stderr.readline()
+        assert "COLORPLUG_DISABLE_PLUGINS=hangs" in line
+        assert proc.poll() is None  # the import still runs: said while it hangs
+    finally:
+        proc.kill()
+        proc.wait()
+    skipped = subprocess.run([command, "list"], capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, COLORPLUG_DISABLE_PLUGINS="hangs"))
+    assert skipped.returncode == 0 and "gray" in skipped.stdout
+
+
+def test_the_command_exits_when_a_plugin_left_a_thread_running(make_plugin, tmp_path):
+    import shutil
+
+    make_plugin("colorplug-threads", {"threads": "cp_test_threads"},
+                {"cp_test_threads": THREAD_LEAKING})
+    from colorplug.image import write_image
+
+    write_image(tmp_path / "a.png", np.full((16, 16), 90, np.uint8))
+    for args in (["list"], ["colorize", "-b", "gray", str(tmp_path / "a.png"), "-o",
+                            str(tmp_path / "b.png")]):
+        done = subprocess.run([shutil.which("colorplug"), *args], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "b.png").exists()
+
+
+def test_an_output_folder_inside_the_input_is_never_an_input(tmp_path, capsys):
+    """Issue 27 item 9: reruns colorized their own outputs into d/out/out/out/..."""
+    from colorplug.image import write_image
+
+    d = tmp_path / "d"
+    write_image(d / "a.png", np.full((16, 16), 90, np.uint8))
+    write_image(d / "sub" / "b.png", np.full((16, 16), 30, np.uint8))
+    for _ in range(3):
+        assert main(["colorize", "-b", "gray", str(d), "-o", str(d / "out"),
+                     "--skip-existing"]) == 0
+    made = sorted(str(p.relative_to(d)) for p in (d / "out").rglob("*.png"))
+    assert made == ["out/a.png", "out/sub/b.png"], made
+
+
+def test_a_float_reference_holding_0_to_255_is_refused_not_clipped():
+    """Issue 27 item 11: 88 % of such a reference became white without a word."""
+    import colorplug
+
+    ref = np.zeros((32, 32, 3), np.float32)
+    ref[..., 0] = 200.0
+    ref[..., 1] = np.linspace(0, 255, 32)[None, :]
+    gray = np.full((32, 32), 120, np.uint8)
+    with pytest.raises(InputError, match="values from 0 to 255.*divide it by 255"):
+        colorplug.get("exemplar", device="cpu").colorize(gray, reference=ref)
+    out = colorplug.get("exemplar", device="cpu").colorize(gray, reference=ref / 255.0)
+    assert out.shape == (32, 32, 3)
+
+
+def test_a_truncated_ome_tiff_is_an_error_not_a_smaller_stack(tmp_path, capsys):
+    """Issue 27 item 8: a 4-plane OME-TIFF cut short became a 1-plane output, exit 0."""
+    import tifffile
+
+    planes = (np.random.default_rng(3).random((4, 64, 64)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "whole.ome.tif", planes, ome=True, metadata={"axes": "ZYX"})
+    data = (tmp_path / "whole.ome.tif").read_bytes()
+    (tmp_path / "cut.ome.tif").write_bytes(data[:len(data) // 2])
+    assert main(["colorize", "-b", "gray", str(tmp_path / "cut.ome.tif"), "-o",
+                 str(tmp_path / "cut_out.tif")]) == 1
+    assert "truncated or corrupt" in capsys.readouterr().err
+    assert not (tmp_path / "cut_out.tif").exists()
+    assert main(["colorize", "-b", "gray", str(tmp_path / "whole.ome.tif"), "-o",
+                 str(tmp_path / "whole_out.tif")]) == 0
+    assert tifffile.imread(tmp_path / "whole_out.tif").shape[0] == 4

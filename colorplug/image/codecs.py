@@ -8,12 +8,13 @@ outputs are upright and carry no orientation tag.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import os
-import stat
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -58,6 +59,31 @@ def check_pixel_count(path: str | os.PathLike, pixels: int, *, allow_huge: bool)
             f"cannot read {str(path)!r}: its header announces {pixels:,} pixels, over the "
             f"limit of {limit:,}. It may be a decompression bomb; if you trust the file, "
             "allow it with --allow-huge-images (API: allow_huge=True)")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def tiff_problems() -> Iterator[list[str]]:
+    """Collect what tifffile logs while reading (it logs, rather than raises, for a file cut
+    short: pages past the end are dropped and the rest reads as a smaller image). Callers
+    treat any message as a corrupt file, never as a smaller valid one."""
+    handler = _Collect()
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def tiff_pixel_count(source: Any) -> int:
@@ -113,17 +139,23 @@ def read_image(path: str | os.PathLike, *, allow_huge: bool = False) -> np.ndarr
     if kind == "TIFF" or path.suffix.lower() in (".tif", ".tiff"):
         import tifffile
 
-        try:
-            pixels = tiff_pixel_count(io.BytesIO(data))
-        except Exception as exc:  # noqa: BLE001 - any tiff header failure
-            raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported TIFF "
-                             f"({exc})") from None
-        check_pixel_count(path, pixels, allow_huge=allow_huge)
-        try:
-            return np.asarray(tifffile.imread(io.BytesIO(data)))
-        except Exception as exc:  # noqa: BLE001 - any tiff decoding failure
-            raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported TIFF "
-                             f"({exc})") from None
+        with tiff_problems() as problems:
+            try:
+                pixels = tiff_pixel_count(io.BytesIO(data))
+            except Exception as exc:  # noqa: BLE001 - any tiff header failure
+                raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported TIFF "
+                                 f"({exc})") from None
+            check_pixel_count(path, pixels, allow_huge=allow_huge)  # a bomb before all else
+            if not problems:
+                try:
+                    arr = np.asarray(tifffile.imread(io.BytesIO(data)))
+                except Exception as exc:  # noqa: BLE001 - any tiff decoding failure
+                    raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported TIFF "
+                                     f"({exc})") from None
+        if problems:
+            raise InputError(f"cannot read {str(path)!r}: truncated or corrupt TIFF "
+                             f"({problems[0]})")
+        return arr
     if kind == "PNG" and len(data) > 25 and data[24] == 16:  # IHDR bit depth
         width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
         check_pixel_count(path, width * height, allow_huge=allow_huge)

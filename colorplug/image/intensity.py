@@ -143,6 +143,12 @@ def prepare_reference(reference: Any, *, require_color: bool = True) -> np.ndarr
             raise GrayscaleReferenceError("the reference image is grayscale; a colour (RGB) "
                                           "reference is needed to take colours from")
         arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.dtype.kind == "f" and arr.size:
+        low, high = float(np.nanmin(arr[..., :3])), float(np.nanmax(arr[..., :3]))
+        if low < -1e-3 or high > 1 + 1e-3:
+            raise InputError(f"the reference is a float image with values from {low:g} to "
+                             f"{high:g}; float colour images hold values in [0, 1]: divide "
+                             "it by 255 (or by 65535), or pass it as uint8 / uint16")
     lo, hi = _range(arr, "dtype")
     lab = np.empty(arr.shape[:2] + (3,), np.float32)
     step = max(1, STRIP_PIXELS // max(arr.shape[1], 1))

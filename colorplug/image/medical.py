@@ -156,24 +156,27 @@ def read_ome_tiff(path: str | Path, *, allow_huge: bool = False) -> Planes:
     unless `allow_huge`."""
     import tifffile
 
-    from .codecs import check_pixel_count, tiff_pixel_count
+    from .codecs import check_pixel_count, tiff_pixel_count, tiff_problems
 
     path = Path(path)
-    try:
-        pixels = tiff_pixel_count(path)
-    except Exception as exc:  # noqa: BLE001 - any TIFF header failure
-        raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported OME-TIFF ({exc})"
-                         ) from None
-    check_pixel_count(path, pixels, allow_huge=allow_huge)
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            data = series.asarray()
-            axes = series.axes
-            xml = tif.ome_metadata or ""
-    except Exception as exc:  # noqa: BLE001 - any TIFF decoding failure
-        raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported OME-TIFF ({exc})"
-                         ) from None
+    with tiff_problems() as problems:
+        try:
+            pixels = tiff_pixel_count(path)
+            check_pixel_count(path, pixels, allow_huge=allow_huge)  # a bomb before all else
+            if not problems:
+                with tifffile.TiffFile(path) as tif:
+                    series = tif.series[0]
+                    data = series.asarray()
+                    axes = series.axes
+                    xml = tif.ome_metadata or ""
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any TIFF decoding failure
+            raise InputError(f"cannot read {str(path)!r}: corrupt or unsupported OME-TIFF "
+                             f"({exc})") from None
+    if problems:  # a file cut short reads as fewer planes: never a smaller valid stack
+        raise InputError(f"cannot read {str(path)!r}: truncated or corrupt OME-TIFF "
+                         f"({problems[0]})")
     if "S" in axes or (axes.endswith("C") and data.shape[-1] in (3, 4)):
         raise InputError(f"{str(path)!r} already holds colour samples (axes {axes}); "
                          "colorplug colorizes single-channel planes")
