@@ -14,6 +14,14 @@ import colorplug.registry as registry_mod
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--property-backend", action="append", dest="property_backend",
+                     metavar="NAME", default=None,
+                     help="run tests/test_properties.py against backend NAME (repeatable) "
+                          "instead of the built-ins (tests/test_tests_can_fail.py points it "
+                          "at deliberately broken plugins)")
+
+
 @pytest.fixture(autouse=True)
 def fresh_registry(monkeypatch):
     """Every test starts from a registry that has not loaded plugins yet."""
