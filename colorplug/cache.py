@@ -422,10 +422,10 @@ def registered_spec(name: str, *, missing_ok: bool = False) -> WeightsSpec | Non
 def local_path(spec: WeightsSpec, shipped: bool) -> Path | None:
     """Where the file is now (shipped folder or cache), None when not cached."""
     if shipped:
-        from .weights import _find
+        from .weights import find_weights_file
 
         try:
-            return _find(spec.filename)
+            return find_weights_file(spec.filename)
         except WeightsError:
             return None
     return cached_path(spec) if is_cached(spec) else None

@@ -8,18 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from . import __version__
+from .cli_shared import (backend_and_options, colorize_planes, err, load_input,
+                         parse_range)
 from .errors import ColorplugError
 from .outputs import ExistingPolicy, PlanError, plan_outputs
 from .runner import run_plan
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "astronaut_gray.png"
-
-
-def _err(msg: str) -> None:
-    print(f"colorplug: error: {msg}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------- list / plugins
@@ -96,27 +92,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- colorize
-def _parse_range(text: str | None):
-    if text is None:
-        return None
-    if text in ("dtype", "percentile"):
-        return text
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise ColorplugError(f"--intensity-range must be LO,HI, 'dtype' or 'percentile'; "
-                             f"got {text!r}") from None
-    return (lo, hi)
-
-
-def _backend_and_options(spec: str | None) -> tuple[str | None, dict]:
-    """``-b NAME`` or ``-b "NAME?key=value&..."`` (as ``colorplug eval --backend``)."""
-    if spec is None or "?" not in spec:
-        return spec, {}
-    from .evaluate import parse_backend_spec
-
-    _, name, options = parse_backend_spec(spec)
-    return name, options
 
 
 def _check_output_dtype(dtype: str, suffixes: set[str]) -> None:
@@ -146,49 +121,12 @@ def _output_name(src: Path, suffix: str, args: argparse.Namespace) -> str:
     return src.stem + suffix
 
 
-def _load_input(item, args: argparse.Namespace):
-    """Decode one input: an image array, or the planes of a DICOM / OME-TIFF file."""
-    from .errors import InputError
-    from .image import medical, read_image
-
-    src = item.source
-    if medical.is_dicom(src):
-        return medical.read_dicom(src, allow_huge=args.allow_huge_images)
-    if medical.is_ome_tiff(src):
-        return medical.read_ome_tiff(src, allow_huge=args.allow_huge_images)
-    if args.dicom_out:
-        raise InputError("--dicom-out writes DICOM from DICOM inputs only (it copies their "
-                         "patient and study tags)")
-    return read_image(src, allow_huge=args.allow_huge_images)
-
-
-def _colorize_planes(colorizer, item, planes, args: argparse.Namespace, reference,
-                     hints) -> bytes:
-    """Colorize a DICOM or OME-TIFF stack plane by plane and encode it for its output."""
-    from .errors import InputError
-    from .image import encode_image, medical
-
-    count = int(np.prod(planes.plane_shape, dtype=np.int64)) if planes.plane_shape else 1
-    suffix = item.target.suffix.lower()
-    if count > 1 and not args.dicom_out and suffix not in (".tif", ".tiff"):
-        holds = f"a {suffix} file" if suffix else "a file without a suffix"
-        raise InputError(f"{item.source} holds {count} planes and {holds} holds one image: "
-                         "give -o NAME.tif (a stack) or -o FOLDER")
-    stack = medical.display_planes(planes, args.intensity_range)
-    rgb = np.stack(colorizer.colorize_batch(list(stack), reference=reference, hints=hints))
-    if args.dicom_out:
-        return medical.encode_secondary_capture(rgb, planes)
-    if len(rgb) == 1 and planes.kind == "dicom":
-        return encode_image(rgb[0], item.target.suffix)
-    return medical.encode_stack(rgb, planes)
-
-
 def cmd_colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from . import get
-    from .files import clean_stale_parts, find_images, write_bytes_atomic
-    from .image import IMAGE_SUFFIXES, encode_image, medical, read_image
+    from .files import clean_stale_parts, write_bytes_atomic
+    from .image import IMAGE_SUFFIXES, encode_image, find_images, medical, read_image
     from .video.cli import check_image_args, is_video_job, run_video
 
     if is_video_job(args):  # a video or an image sequence (colorplug/video/cli.py)
@@ -197,7 +135,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     say = (lambda *a, **k: None) if args.quiet else print
     inputs = [Path(p) for p in args.inputs] + ([SAMPLE] if args.sample else [])
     if not inputs:
-        _err("no input files given (pass files or folders, or --sample)")
+        err("no input files given (pass files or folders, or --sample)")
         return 2
     policy = ExistingPolicy.from_flags(overwrite=args.overwrite,
                                        skip_existing=args.skip_existing)
@@ -206,7 +144,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     missing = [p for p in inputs if not p.exists()]
     present = [p for p in inputs if p.exists()]
     if not present:
-        _err("no input found: " + ", ".join(map(str, missing)))
+        err("no input found: " + ", ".join(map(str, missing)))
         return 2
     out_suffixes = IMAGE_SUFFIXES | ({".dcm"} if args.dicom_out else set())
     find = lambda d: find_images(d, IMAGE_SUFFIXES | medical.DICOM_SUFFIXES)  # noqa: E731
@@ -220,20 +158,20 @@ def cmd_colorize(args: argparse.Namespace) -> int:
                         folder_suffix="." + args.output_format, name_for=name_for)
     _check_output_dtype(args.output_dtype, {item.target.suffix.lower() for item in plan
                                             if item.target.suffix.lower() != ".dcm"})
-    name, options = _backend_and_options(args.backend)
+    name, options = backend_and_options(args.backend)
     if args.gallery:  # a backend option (exemplar: references when none is given)
         if not Path(args.gallery).is_dir():
-            _err(f"--gallery {args.gallery}: no such folder (give a folder of colour photos)")
+            err(f"--gallery {args.gallery}: no such folder (give a folder of colour photos)")
             return 2
         options["gallery"] = args.gallery
     colorizer = get(name, device=args.device, output_dtype=args.output_dtype,
-                    intensity_range=_parse_range(args.intensity_range), **options)
+                    intensity_range=parse_range(args.intensity_range), **options)
     if colorizer.info.needs_reference and not args.reference:
-        _err(f"backend {colorizer.info.name!r} needs a colour reference image: pass "
+        err(f"backend {colorizer.info.name!r} needs a colour reference image: pass "
              "--reference FILE")
         return 2
     if colorizer.info.needs_hints and not args.hints:
-        _err(f"backend {colorizer.info.name!r} needs colour hints: pass --hints FILE")
+        err(f"backend {colorizer.info.name!r} needs colour hints: pass --hints FILE")
         return 2
     reference = read_image(args.reference) if args.reference else None
     hints = read_image(args.hints) if args.hints else None
@@ -260,10 +198,10 @@ def cmd_colorize(args: argparse.Namespace) -> int:
 
         run = scheduled_runner(args, colorizer=colorizer, overwrite=overwrite)
     report = run(
-        todo, load=lambda item: _load_input(item, args),
+        todo, load=lambda item: load_input(item, args),
         colorize_batch=lambda images: colorizer.colorize_batch_deferred(
             images, reference=reference, hints=hints),
-        colorize_other=lambda item, planes: _colorize_planes(colorizer, item, planes, args,
+        colorize_other=lambda item, planes: colorize_planes(colorizer, item, planes, args,
                                                              reference, hints),
         encode=lambda item, rgb: encode_image(rgb, item.target.suffix),
         write=lambda item, data: write_bytes_atomic(item.target, data, overwrite=overwrite),
@@ -305,11 +243,11 @@ def cmd_train(argv: Sequence[str]) -> int:
         if set(argv) & {"-h", "--help"}:
             print(usage)
             return 0
-        _err(usage)
+        err(usage)
         return 2
     entry = default_registry().entry(known.backend)
     if not entry.info.trainer:
-        _err(f"backend {entry.name!r} has nothing to train")
+        err(f"backend {entry.name!r} has nothing to train")
         return 2
     trainer = importlib.import_module(entry.info.trainer)
     p = argparse.ArgumentParser(prog=f"colorplug train {entry.name}",
@@ -352,7 +290,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         from .train.distributed import env_world
 
         if env_world()[1] == 0:
-            _err(str(exc))
+            err(str(exc))
         return 2
 
 
@@ -410,12 +348,12 @@ def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
     try:
         summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
     except TrainingError as exc:
-        _err(str(exc))
+        err(str(exc))
         return 1
     except KeyboardInterrupt:
         hint = (f"; the last finished epoch is in {ckpt}: run the same command with --resume "
                 "to continue") if ckpt.is_file() else ""
-        _err("interrupted" + hint)
+        err("interrupted" + hint)
         return 130
     if env.is_main:
         print(f"weights written to {summary['out']} (best validation loss "
@@ -433,7 +371,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.video:
         return cmd_eval_video(args)
     if not args.data:
-        _err("eval needs --data (colour photos) or --video (a clip)")
+        err("eval needs --data (colour photos) or --video (a clip)")
         return 2
     if args.out:
         report = [Path(args.out) / n for n in ("metrics.csv", "metrics.json",
@@ -455,7 +393,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         names = part_names if names is None else names & part_names
     photos = ev.load_photos(args.data, names=names, max_side=args.max_side, limit=args.limit)
     if not photos:
-        _err(f"no colour photos found in {' '.join(map(str, args.data))}")
+        err(f"no colour photos found in {' '.join(map(str, args.data))}")
         return 2
     backends = args.backend or ["gray"]
     reference = read_image(args.reference) if args.reference else None
@@ -493,8 +431,9 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from . import default_backend
-    from . import evaluate as ev
+    from .evaluate import json_safe
     from .files import write_bytes_atomic
+    from .video.evaluate import evaluate_video, format_video_table
 
     target = Path(args.out) / "video_metrics.json" if args.out else None
     if target is not None and target.exists() and not args.overwrite:
@@ -502,15 +441,15 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
               "report)", file=sys.stderr)
         return 1
     bar = tqdm(desc="eval --video (frames)", disable=args.quiet)
-    results = ev.evaluate_video(args.video, truth=args.truth, backends=args.backend or
-                                [default_backend()], modes=args.temporal or ["off"],
-                                device=args.device, progress=lambda n: bar.update(1))
+    results = evaluate_video(args.video, truth=args.truth, backends=args.backend or
+                             [default_backend()], modes=args.temporal or ["off"],
+                             device=args.device, progress=lambda n: bar.update(1))
     bar.close()
-    print(ev.format_video_table(results))
+    print(format_video_table(results))
     if target is not None:
         report = {"video": args.video, "truth": args.truth, "results": results}
-        write_bytes_atomic(target, json.dumps(ev._json_safe(report), indent=2,
-                                              allow_nan=False).encode(), overwrite=True)
+        write_bytes_atomic(target, json.dumps(json_safe(report), indent=2,
+                                           allow_nan=False).encode(), overwrite=True)
         print(f"report written to {target}")
     return 0
 
@@ -636,10 +575,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "weights": cmd_weights}[args.command]
         return handler(args)
     except ColorplugError as exc:
-        _err(str(exc))
+        err(str(exc))
         return 2
     except KeyboardInterrupt:
-        _err("interrupted")
+        err("interrupted")
         return 130
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import ColorplugError, InputError
 from .outputs import Planned, PlanError
-from .runner import RunReport, _describe
+from .runner import RunReport, describe
 
 ZARR_SUFFIX = ".zarr"
 LOCAL_SCHEDULERS = ("threads", "processes")
@@ -214,7 +214,7 @@ def colorize_file(item: Planned, spec: Any, args: argparse.Namespace,
                   overwrite: bool) -> tuple[str, str, list[str]]:
     """One task: load, colorize with this worker's model, encode, write atomically.
     Returns (status, message, warnings); status is done, existing or failed."""
-    from .cli import _colorize_planes, _load_input
+    from .cli_shared import colorize_planes, load_input
     from .dask import colorizer_for
     from .files import write_bytes_atomic
     from .image import encode_image
@@ -224,12 +224,12 @@ def colorize_file(item: Planned, spec: Any, args: argparse.Namespace,
         try:
             colorizer = colorizer_for(spec)
             reference, hints = _read_cached(args.reference), _read_cached(args.hints)
-            obj = _load_input(item, args)
+            obj = load_input(item, args)
             if isinstance(obj, np.ndarray):
                 rgb = colorizer.colorize_batch([obj], reference=reference, hints=hints)[0]
                 data = encode_image(rgb, item.target.suffix)
             else:
-                data = _colorize_planes(colorizer, item, obj, args, reference, hints)
+                data = colorize_planes(colorizer, item, obj, args, reference, hints)
             try:
                 write_bytes_atomic(item.target, data, overwrite=overwrite)
                 status, message = "done", ""
@@ -238,7 +238,7 @@ def colorize_file(item: Planned, spec: Any, args: argparse.Namespace,
                 same = item.target.is_file() and item.target.read_bytes() == data
                 status, message = ("done", "") if same else ("existing", "")
         except Exception as exc:  # noqa: BLE001 - each file fails alone
-            status, message = "failed", _describe(exc)
+            status, message = "failed", describe(exc)
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     return status, message, notes
 
@@ -256,12 +256,12 @@ def _record(report: RunReport, item: Planned, result: tuple[str, str, list[str]]
 
 def spec_from_args(args: argparse.Namespace) -> Any:
     """The backend the CLI builds (``-b``, ``--device``, dtype and range) as a spec."""
-    from .cli import _backend_and_options, _parse_range
+    from .cli_shared import backend_and_options, parse_range
     from .dask import BackendSpec
 
-    name, options = _backend_and_options(args.backend)
+    name, options = backend_and_options(args.backend)
     return BackendSpec.of(name, device=args.device, output_dtype=args.output_dtype,
-                          intensity_range=_parse_range(args.intensity_range), **options)
+                          intensity_range=parse_range(args.intensity_range), **options)
 
 
 def scheduled_runner(args: argparse.Namespace, *, colorizer: Any, overwrite: bool
@@ -316,7 +316,7 @@ def _run_stack(item: Planned, spec: Any, reference: Any, overwrite: bool,
     except FileExistsError:
         report.existing.append(item.target)
     except Exception as exc:  # noqa: BLE001 - the stack fails alone
-        report.failures.append((item.source, _describe(exc)))
+        report.failures.append((item.source, describe(exc)))
 
 
 def _wait_with_workers(client: Any, futures: list[Any], args: argparse.Namespace) -> None:
@@ -361,7 +361,7 @@ def _run_distributed(files: list[Planned], stacks: list[Planned], args: argparse
         client = Client(args.scheduler, timeout="20s")
     except (OSError, ValueError, TypeError) as exc:  # refused, timed out, unknown address
         raise ColorplugError(f"--scheduler {args.scheduler}: cannot reach the dask "
-                             f"scheduler ({_describe(exc)})") from None
+                             f"scheduler ({describe(exc)})") from None
     try:
         with client:
             _run_on_client(client, files, stacks, args, spec, overwrite, reference, report)
@@ -369,7 +369,7 @@ def _run_distributed(files: list[Planned], stacks: list[Planned], args: argparse
         raise
     except (OSError, TimeoutError) as exc:  # the scheduler went away mid-run
         raise ColorplugError(f"--scheduler {args.scheduler}: lost the dask scheduler during "
-                             f"the run ({_describe(exc)}); outputs written so far are "
+                             f"the run ({describe(exc)}); outputs written so far are "
                              "complete, rerun with --skip-existing to finish") from None
     return report
 
@@ -387,7 +387,7 @@ def _run_on_client(client: Any, files: list[Planned], stacks: list[Planned],
             if future.status == "finished":
                 _record(report, item, future.result())
             else:  # the task itself was lost (e.g. it killed its workers every time)
-                report.failures.append((item.source, _describe(future.exception())))
+                report.failures.append((item.source, describe(future.exception())))
 
     def compute(*graphs: Any) -> list[Any]:
         futures = client.compute(list(graphs))

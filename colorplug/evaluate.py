@@ -17,14 +17,29 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import color
+from .errors import ColorplugError
 from .image import (convert_dtype, find_images, intensity_to_unit, read_image,
                     write_bytes_atomic, write_image)
 
 
 # ------------------------------------------------------------------------ metrics
+def _skimage(module: str) -> Any:
+    """``skimage.<module>``: scikit-image comes with colorplug's ``eval`` extra only."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"skimage.{module}")
+    except ImportError as exc:
+        raise ColorplugError(
+            "PSNR, SSIM and CIEDE2000 (colorplug eval) need scikit-image, which colorplug "
+            "installs only with its 'eval' extra: pip install 'colorplug[eval]' (or pip "
+            f"install scikit-image); importing it failed with {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def psnr(output: np.ndarray, truth: np.ndarray) -> float:
     """PSNR in dB of 8-bit sRGB images (inf for identical images)."""
-    from skimage.metrics import peak_signal_noise_ratio
+    peak_signal_noise_ratio = _skimage("metrics").peak_signal_noise_ratio
 
     if np.array_equal(output, truth):
         return float("inf")
@@ -33,7 +48,7 @@ def psnr(output: np.ndarray, truth: np.ndarray) -> float:
 
 def ssim(output: np.ndarray, truth: np.ndarray) -> float:
     """Mean SSIM over the RGB channels of 8-bit images (Wang et al. 2004, 7x7 window)."""
-    from skimage.metrics import structural_similarity
+    structural_similarity = _skimage("metrics").structural_similarity
 
     side = min(output.shape[:2])
     win = min(7, side if side % 2 else side - 1)
@@ -56,7 +71,7 @@ def colourfulness(rgb: np.ndarray) -> float:
 
 def delta_e2000(output: np.ndarray, truth: np.ndarray) -> float:
     """Mean CIEDE2000 colour difference between two 8-bit sRGB images."""
-    from skimage.color import deltaE_ciede2000
+    deltaE_ciede2000 = _skimage("color").deltaE_ciede2000
 
     a = color.rgb_to_lab(output[..., :3].astype(np.float64) / 255.0)
     b = color.rgb_to_lab(truth[..., :3].astype(np.float64) / 255.0)
@@ -167,6 +182,7 @@ def evaluate(backends: Sequence[str], photos: list[tuple[str, np.ndarray]], *,
     """
     from . import get
 
+    _skimage("metrics"), _skimage("color")  # say what to install before colorizing anything
     rows: list[Row] = []
     outputs: dict[str, list[np.ndarray]] = {}
     total = len(backends) * len(photos)
@@ -262,14 +278,14 @@ def header_row(labels: Sequence[str], cell: int, height: int = 24) -> np.ndarray
     return np.asarray(strip)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN and inf (a metric that does not apply) become null: strict JSON for any reader."""
     if isinstance(value, float) and not np.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -285,88 +301,10 @@ def write_report(out_dir: str | Path, rows: list[Row], summary: dict[str, dict[s
     write_bytes_atomic(out_dir / "metrics.csv", buf.getvalue().encode(), overwrite=True)
     report = {"summary": summary, "meta": meta or {}, "rows": [asdict(r) for r in rows]}
     write_bytes_atomic(out_dir / "metrics.json",
-                       json.dumps(_json_safe(report), indent=2, allow_nan=False).encode(),
+                       json.dumps(json_safe(report), indent=2, allow_nan=False).encode(),
                        overwrite=True)
     if sheet is not None:
         write_image(out_dir / "contact_sheet.png", sheet, overwrite=True)
 
 
 # ------------------------------------------------------------------------ video
-def evaluate_video(video: str | Path, *, backends: Sequence[str], modes: Sequence[str],
-                   truth: str | Path | None = None, device: str = "auto",
-                   progress: Callable[[int], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Flicker (warp error, CDC; RGB and a*b*) of each backend x temporal mode on a clip,
-    plus PSNR / colourfulness against colour ground truth: `truth`, or the clip itself
-    when it is in colour (its gray input is then made from its L*, as for photos). Frames
-    across a shot cut of the gray input are not compared."""
-    from .video import colorize_video
-    from .video._read import read_frames
-    from .video.metrics import VideoMetrics
-    from .image import prepare
-    from .video.temporal import ShotDetector
-
-    results: dict[str, dict[str, Any]] = {}
-    for spec in backends:
-        label, name, options = parse_backend_spec(spec)
-        for mode in modes:
-            frames = read_frames(video)
-            truths = read_frames(truth, what="--truth") if truth else None
-            pairs = _gray_and_truth(frames, truths)
-            first = next(pairs, None)
-            if first is None:
-                from .errors import InputError
-                raise InputError(f"--video: {video} has no frames")
-            pairs = _chain(first, pairs)
-            held: list[tuple[np.ndarray, np.ndarray | None]] = []
-
-            def grays():  # the colorizer pulls grays; the metric reads them back in order
-                for g, t in pairs:
-                    held.append((g, t))
-                    yield g
-
-            metrics, shots = VideoMetrics(), ShotDetector()
-            t0 = time.perf_counter()
-            for i, out in enumerate(colorize_video(grays(), name, temporal=mode,
-                                                   options=options, device=device)):
-                g, t = held.pop(0)
-                cut = shots(prepare(g).lightness) and i > 0
-                metrics.add(out, g, t, new_shot=cut)
-                if progress:
-                    progress(i + 1)
-            seconds = time.perf_counter() - t0
-            results[f"{label}/{mode}"] = {**metrics.summary(), "seconds": seconds}
-    return results
-
-
-def _gray_and_truth(frames: Any, truths: Any) -> Any:
-    """(gray uint8 input, colour truth or None) per frame."""
-    for i, frame in enumerate(frames):
-        t = next(truths, None) if truths is not None else None
-        if truths is not None and t is None:
-            from .errors import InputError
-            raise InputError(f"--truth has fewer frames than --video ({i})")
-        gray = frame
-        if frame.ndim == 3:
-            rgb = frame[..., :3] if frame.dtype == np.uint8 else \
-                convert_dtype(intensity_to_unit(frame[..., :3], "dtype"), "uint8")
-            gray, t = gray_input(rgb), (rgb if t is None else t)
-        yield gray, (None if t is None else np.asarray(t)[..., :3])
-
-
-def _chain(first: Any, rest: Any) -> Any:
-    yield first
-    yield from rest
-
-
-def format_video_table(results: dict[str, dict[str, Any]]) -> str:
-    """One row per backend/mode: warp error and CDC on RGB and a*b*, PSNR, CF."""
-    head = (f"{'backend/mode':<22}{'frames':>7}{'warpErr':>10}{'warpErr_ab':>11}{'CDC':>9}"
-            f"{'CDC_ab':>9}{'PSNR':>8}{'CF':>7}{'CF_gt':>7}{'s':>7}")
-    lines = [head, "-" * len(head)]
-    nan = float("nan")
-    for key, r in results.items():
-        lines.append(f"{key:<22}{r['frames']:>7d}{r['warp_error']:>10.2e}"
-                     f"{r['warp_error_ab']:>11.2e}{r['cdc']:>9.5f}{r['cdc_ab']:>9.5f}"
-                     f"{r.get('psnr', nan):>8.2f}{r.get('cf', nan):>7.2f}"
-                     f"{r.get('cf_truth', nan):>7.2f}{r['seconds']:>7.1f}")
-    return "\n".join(lines)

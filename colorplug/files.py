@@ -1,4 +1,5 @@
-"""Files colorplug writes and folders it walks: atomic writes, our temporaries, search.
+"""Files colorplug writes: atomic writes and our temporaries (folder search for images is
+`colorplug.image.find`).
 
 Every write goes to a hidden temporary file in the destination folder and is renamed into
 place, so a reader never sees half a file. A temporary is named
@@ -18,7 +19,7 @@ import secrets
 import socket
 import stat
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from .errors import OutputError
 
@@ -219,21 +220,3 @@ def temporary_beside(path: str | os.PathLike) -> Path:
     os.close(fd)
     _normal_permissions(tmp)
     return tmp
-
-
-def find_images(paths: Sequence[str | os.PathLike] | str | os.PathLike,
-                suffixes: Iterable[str] | None = None) -> list[Path]:
-    """Files given, plus image files found recursively in folders given, sorted."""
-    if suffixes is None:
-        from .image.codecs import IMAGE_SUFFIXES as suffixes
-    wanted = {s.lower() for s in suffixes}
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    found: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*")
-                                if f.is_file() and f.suffix.lower() in wanted))
-        else:
-            found.append(p)
-    return found

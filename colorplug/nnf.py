@@ -74,7 +74,8 @@ def patchmatch_engine(source: Any, engine: str) -> str:
     return "cupy"
 
 
-def _as_tensor(x: Any, name: str):
+def as_tensor(x: Any, name: str):
+    """A feature map given as numpy or torch -> a float torch tensor (shared by the engines)."""
     import torch
 
     if isinstance(x, np.ndarray):
@@ -186,8 +187,8 @@ def nearest_neighbor_field(source: Any, target: Any, *, patch_size: int = 3,
     """
     import torch
 
-    s = _as_tensor(source, "source")
-    t = _as_tensor(target, "target").to(s.device)
+    s = as_tensor(source, "source")
+    t = as_tensor(target, "target").to(s.device)
     if s.shape[:2] != t.shape[:2]:
         raise InputError(f"source {tuple(s.shape)} and target {tuple(t.shape)} must share "
                          "batch size and channels")
@@ -240,8 +241,8 @@ def refine_field(source: Any, target: Any, init: Any, *, radius: int = 1, patch_
     """
     import torch
 
-    s = _as_tensor(source, "source")
-    t = _as_tensor(target, "target").to(s.device)
+    s = as_tensor(source, "source")
+    t = as_tensor(target, "target").to(s.device)
     init = torch.as_tensor(init, device=s.device).long()
     b, _, hs, ws = s.shape
     ht, wt = t.shape[-2:]

@@ -376,10 +376,10 @@ def patchmatch_emulated(source: Any, target: Any, *, patch_size: int = 3, iterat
     import torch
 
     from . import nnf_cupy
-    from .nnf import _as_tensor, patch_vectors
+    from .nnf import as_tensor, patch_vectors
 
-    s = _as_tensor(source, "source").cpu()
-    t = _as_tensor(target, "target").cpu()
+    s = as_tensor(source, "source").cpu()
+    t = as_tensor(target, "target").cpu()
     b, _, hs, ws = s.shape
     ht, wt = t.shape[-2:]
     with torch.no_grad():

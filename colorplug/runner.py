@@ -30,7 +30,9 @@ class RunReport:
     warnings: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """One line for a failed file: colorplug's and OS errors by their message, others with
+    their type."""
     from .errors import ColorplugError
 
     return str(exc) if isinstance(exc, (ColorplugError, OSError)) else \
@@ -94,7 +96,7 @@ def run_plan(items: Sequence[Planned], *, load: Callable[[Planned], Any],
         elif isinstance(exc, FileExistsError):  # appeared while we worked: never replaced
             report.existing.append(item.target)
         else:
-            report.failures.append((item.source, _describe(exc)))
+            report.failures.append((item.source, describe(exc)))
         progress()
 
     def colorize_recorded(fn: Callable[[], Any], sources: list[Path]) -> Any:
@@ -116,7 +118,7 @@ def run_plan(items: Sequence[Planned], *, load: Callable[[Planned], Any],
             images: list[tuple[Planned, Any]] = []
             for item, obj, exc in loaded:
                 if exc is not None:
-                    report.failures.append((item.source, _describe(exc)))
+                    report.failures.append((item.source, describe(exc)))
                     progress()
                 elif isinstance(obj, np.ndarray):
                     images.append((item, obj))
@@ -124,7 +126,7 @@ def run_plan(items: Sequence[Planned], *, load: Callable[[Planned], Any],
                     try:
                         data = colorize_recorded(lambda: colorize_other(item, obj), [item.source])
                     except Exception as exc2:  # noqa: BLE001
-                        report.failures.append((item.source, _describe(exc2)))
+                        report.failures.append((item.source, describe(exc2)))
                         progress()
                         continue
                     writes.append(pool.submit(safe_write, item, data))
@@ -148,7 +150,7 @@ def run_plan(items: Sequence[Planned], *, load: Callable[[Planned], Any],
                             results.append((item, None, exc))
             for item, out, exc in results:
                 if exc is not None:
-                    report.failures.append((item.source, _describe(exc)))
+                    report.failures.append((item.source, describe(exc)))
                     progress()
                 else:
                     writes.append(pool.submit(encode_write, item, out))

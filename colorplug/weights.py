@@ -206,7 +206,8 @@ def _weights_dirs() -> list[Path]:
     return [SHIPPED_DIR]
 
 
-def _find(filename: str) -> Path:
+def find_weights_file(filename: str) -> Path:
+    """The file of that name in the first of colorplug's weights folders that holds it."""
     dirs = _weights_dirs()
     for d in dirs:
         if (d / filename).exists():
@@ -250,7 +251,7 @@ def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
             from .cache import fetch
 
             return fetch(weights)
-        path = _find(weights.filename)
+        path = find_weights_file(weights.filename)
         # a file found under a shipped name is held to the shipped checksum unless its own
         # folder's manifest or sidecar names another
         expected = (_expected_sha(path) or _manifest_sha(SHIPPED_DIR / MANIFEST, path.name)

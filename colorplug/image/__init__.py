@@ -6,15 +6,17 @@ and written safely. One module per job:
 - `resize`: a backend's working size and map resizing.
 - `dtypes`: float sRGB -> the output dtype (uint8, uint16, float32).
 - `codecs`: decoding and encoding files (Pillow, OpenCV for 16-bit PNG, tifffile).
+- `find`: image files in the folders users give.
 
-Writing files atomically and walking folders live in `colorplug.files`.
+Writing files atomically lives in `colorplug.files`.
 """
 from __future__ import annotations
 
-from ..files import find_images, write_bytes_atomic
+from ..files import write_bytes_atomic
 from .codecs import IMAGE_SUFFIXES, encode_image, read_image, write_image
 from .coerce import pil_to_array, to_array
 from .dtypes import OUTPUT_DTYPES, convert_dtype, finish
+from .find import find_images
 from .intensity import (PERCENTILES, Prepared, intensity_to_unit, prepare,
                         prepare_reference)
 from .resize import resize_map, working_shape

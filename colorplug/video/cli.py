@@ -210,7 +210,7 @@ def run_video(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .. import __version__, default_backend
-    from ..cli import _backend_and_options, _err, _parse_range
+    from ..cli_shared import backend_and_options, err, parse_range
     from ..files import move_into_place, temporary_beside
     from ..image import read_image
     from ..registry import default_registry
@@ -236,7 +236,7 @@ def run_video(args: argparse.Namespace) -> int:
         return 1
     settings = EncodeSettings.for_output(target, args.codec, args.crf) if kind == "video" \
         else None
-    name, options = _backend_and_options(args.backend)
+    name, options = backend_and_options(args.backend)
     name = name or default_backend()
     entry = default_registry().entry(name)
     if entry.info.needs_reference and not args.reference and args.temporal == "off":
@@ -244,7 +244,7 @@ def run_video(args: argparse.Namespace) -> int:
                         "--reference FILE")
     references = [read_image(r) for r in args.reference or []]
     if args.intensity_range is not None:
-        options["intensity_range"] = _parse_range(args.intensity_range)
+        options["intensity_range"] = parse_range(args.intensity_range)
     suffix = target.suffix.lower() if kind == "pattern" else "." + args.output_format
     record = {"version": __version__, "input": str(source.resolve()),
               "input_stamp": _input_stamp(info), "target": str(target.resolve()),
@@ -318,11 +318,11 @@ def run_video(args: argparse.Namespace) -> int:
             raise
         work.unlock()
         if isinstance(exc, KeyboardInterrupt):
-            _err(f"interrupted; {finished} finished frames are kept in {work.path}: run the "
+            err(f"interrupted; {finished} finished frames are kept in {work.path}: run the "
                  "same command with --resume to continue")
             return 130
         if isinstance(exc, Exception):
-            _err(f"{finished} finished frames are kept in {work.path}: fix the problem below "
+            err(f"{finished} finished frames are kept in {work.path}: fix the problem below "
                  "and run the same command with --resume to continue")
         raise
     work.remove()

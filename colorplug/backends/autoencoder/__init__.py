@@ -8,16 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...hookspecs import hookimpl
-from ...protocol import BackendInfo
-
-INFO = BackendInfo(
-    name="autoencoder",
-    description="Convolutional autoencoder (32x32, 256-d latent) predicting colour; "
-                "fast, soft colours. Chroma upsampled onto the full-resolution input.",
-    working_size=32,
-    trainer="colorplug.backends.autoencoder.train",
-    options={"batch_size": "patches per network call (memory vs speed)"},
-)
+from .info import INFO
 
 
 def build(*, weights: Any = None, device: str = "auto", **options: Any) -> Any:

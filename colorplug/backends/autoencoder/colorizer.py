@@ -11,7 +11,7 @@ from ...device import resolve_device
 from ...image import resize_map
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_model
-from . import INFO
+from .info import INFO
 from .model import Autoencoder, AutoencoderConfig
 
 

@@ -21,7 +21,7 @@ from ...nnf import upsample_field, warp
 from ...pipeline import ChromaColorizer
 from ...weights import (WeightsEnum, WeightsSpec, load_file, load_into, load_model,
                         read_torch_state, resolve, sha256_file)
-from . import INFO
+from .info import INFO
 from .correspond import correspond, warp_ab
 from .model import AB_NORM, ColorNet, ColorNetConfig, SimilarityNet
 from .retrieval import (DEFAULT_GALLERY, DescriptorConfig, DescriptorHead, GalleryIndex,

@@ -8,23 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...hookspecs import hookimpl
-from ...protocol import BackendInfo
-
-INFO = BackendInfo(
-    name="fusion",
-    description="Low-, mid- and global-level features fused (Iizuka et al. 2016); any "
-                "resolution; an optional reference image steers the global colour prior.",
-    accepts_reference=True,
-    working_size=256,
-    trainer="colorplug.backends.fusion.train",
-    extra={"configurable_working_size": True},
-    options={"working_size": "longest side chroma is predicted at (multiple of 8, >= 32)", "batch_size": "images of one working shape run through the network together",
-             "temperature": "bins weights: annealed-mean temperature (1 = mean, cautious; "
-                            "-> 0 = mode, colourful); default from the weights",
-             "saturation": "chroma gain on the predicted a*b* (1 = as trained); default from the weights",
-             "steering": "bins weights: move the saturation towards confident pixels (1 - bin "
-                         "entropy) at the same mean gain; 0 = uniform (default)"},
-)
+from .info import INFO
 
 
 def build(*, weights: Any = None, device: str = "auto", **options: Any) -> Any:

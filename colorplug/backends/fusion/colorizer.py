@@ -13,7 +13,7 @@ from ...image import resize_map, working_shape
 from ...batching import batches_by_shape
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_model
-from . import INFO
+from .info import INFO
 from .model import FusionConfig, FusionNet, unit_interval_to_ab
 
 
