@@ -44,15 +44,19 @@ def default_backend() -> str:
 
 
 def get(name: str | None = None, *, weights: Any = None, device: str = "auto",
-        **options: Any) -> Colorizer:
+        download: bool | None = None, **options: Any) -> Colorizer:
     """Build the backend `name` (default: `default_backend()`).
 
     `weights`: None for the shipped weights, a path, an ``https://...#sha256=HEX`` URL or a
     backend's weights enum member. `device`: "auto", "cpu", "cuda" or "cuda:N".
-    `options`: backend options plus the common ``intensity_range`` and ``output_dtype``.
+    `download`: whether weights that are not in the cache yet (the zoo's published models)
+    may be downloaded now (None: no, unless the host answered for the command, as the CLI's
+    --download does); without it a WeightsError names the command, size, licence, URL and
+    SHA-256. `options`: backend options plus the common ``intensity_range`` and
+    ``output_dtype``.
     """
     return default_registry().get(name or default_backend(), weights=weights, device=device,
-                                  **options)
+                                  download=download, **options)
 
 
 def available() -> list[BackendInfo]:

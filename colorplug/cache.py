@@ -14,6 +14,7 @@ own SHA-256 is written beside it (``FILE.sha256``) and checked on every load.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ import urllib.parse
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import WeightsError
 from .files import (clean_stale_parts, is_stale_temporary, temporary_folder_beside,
@@ -160,6 +161,69 @@ def _cached(spec: WeightsSpec) -> ResolvedWeights | None:
     for p in (path, _sidecar(path)):
         p.unlink(missing_ok=True)
     return None
+
+
+# ------------------------------------------------------------------------ consent
+#: Whether a download may start now: True, False, or a callable asked with the spec (the
+#: CLI's prompt on a terminal). `colorplug.get` sets it for the backend it builds (False
+#: unless the user said download=True / --download / yes at the prompt); code that calls
+#: `colorplug.weights.resolve` or `fetch` itself has asked for the file and may download.
+_DOWNLOAD_CONSENT: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "colorplug_download_consent", default=True)
+
+
+#: What `colorplug.get` uses when its caller does not say: False, unless a host (the CLI's
+#: --download or its prompt) answered for the whole command with `downloads_asked`.
+_ASKED_CONSENT: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "colorplug_asked_download", default=False)
+
+
+@contextlib.contextmanager
+def download_consent(consent: bool | Callable[[WeightsSpec], bool] | None) -> Iterator[None]:
+    """Within the block, weights not yet cached are downloaded only with `consent` (True,
+    or a callable that answers for a given spec; None: what `downloads_asked` set, else
+    no)."""
+    token = _DOWNLOAD_CONSENT.set(_ASKED_CONSENT.get() if consent is None else consent)
+    try:
+        yield
+    finally:
+        _DOWNLOAD_CONSENT.reset(token)
+
+
+@contextlib.contextmanager
+def downloads_asked(consent: bool | Callable[[WeightsSpec], bool]) -> Iterator[None]:
+    """A host's answer for everything it builds within the block (`colorplug.get` calls
+    that do not pass `download` themselves)."""
+    token = _ASKED_CONSENT.set(consent)
+    try:
+        yield
+    finally:
+        _ASKED_CONSENT.reset(token)
+
+
+def describe_size(size: int | None) -> str:
+    """A byte count for people: '912 MB'; 'size unknown' when the spec gives none."""
+    if size is None:
+        return "size unknown"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.0f} {unit}" if size >= 10 * scale else \
+                f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def _consent_error(spec: WeightsSpec, registered: bool = True) -> WeightsError:
+    sha = spec.checked_sha256()
+    kind = "SHA-256 prefix" if spec.sha256_is_prefix and sha and len(sha) < 64 else "SHA-256"
+    licence = f", {spec.license}" if spec.license else ""
+    offline = (f"colorplug weights import {spec.public_name} FILE" if registered
+               else "pass the downloaded file's path as weights=PATH")
+    return WeightsError(
+        f"weights {spec.public_name!r} ({describe_size(spec.size)}{licence}) are not in the "
+        f"cache and colorplug downloads only when asked: run `colorplug weights fetch "
+        f"{spec.public_name}`, or colorize with --download (API: colorplug.get(..., "
+        f"download=True)). Source: {spec.url} ({kind} {sha}). Offline: download it "
+        f"elsewhere, then `{offline}`")
 
 
 def _offline_error(spec: WeightsSpec, registered: bool = True) -> WeightsError:
@@ -306,6 +370,11 @@ def fetch(spec: WeightsSpec, *, timeout: float | None = None, max_bytes: int | N
         return found
     if offline():
         raise _offline_error(spec, _registered)
+    consent = _DOWNLOAD_CONSENT.get()
+    if callable(consent):
+        consent = consent(spec)
+    if not consent:
+        raise _consent_error(spec, _registered)
     url = source_url(spec.url, spec.filename)
     sha = spec.checked_sha256() or ""
     deadline = download_timeout(timeout)
@@ -407,15 +476,21 @@ def listing() -> list[WeightsListing]:
 
 
 def registered_spec(name: str, *, missing_ok: bool = False) -> WeightsSpec | None:
-    """The weights called `name` (shipped or declared by a plugin)."""
+    """The weights called `name` (shipped or declared by a plugin), or those of the backend
+    called `name` (``colorplug weights fetch ddcolor``: one name per model)."""
     from .registry import default_registry
 
     for spec in shipped_specs():
         if spec.public_name == name:
             return spec
     reg = default_registry()
-    if missing_ok and name not in reg.weights_names():
-        return None
+    if name not in reg.weights_names():
+        backends = {entry.name: entry for entry in reg.entries()}
+        own = backends[name].info.extra.get("weights") if name in backends else None
+        if isinstance(own, str) and own in reg.weights_names():
+            return reg.weights_entry(own).spec
+        if missing_ok:
+            return None
     return reg.weights_entry(name).spec
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .cli_shared import (backend_and_options, colorize_planes, err, load_input,
-                         parse_range)
+from .cli_shared import (backend_and_options, colorize_planes, download_answer, err,
+                         load_input, parse_range)
 from .errors import ColorplugError
 from .outputs import ExistingPolicy, PlanError, plan_outputs
 from .runner import run_plan
@@ -122,6 +122,15 @@ def _output_name(src: Path, suffix: str, args: argparse.Namespace) -> str:
 
 
 def cmd_colorize(args: argparse.Namespace) -> int:
+    """``colorplug colorize``, with the command's answer to 'download weights?' for every
+    backend it builds."""
+    from .cache import downloads_asked
+
+    with downloads_asked(download_answer(args)):
+        return _colorize(args)
+
+
+def _colorize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from . import get
@@ -513,6 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "the source's patient/study tags (needs the medical extra)")
     s.add_argument("--allow-huge-images", action="store_true",
                    help="read images over Pillow's decompression-bomb limit (~179 MP)")
+    s.add_argument("--download", action="store_true",
+                   help="download the backend's weights if they are not in the cache yet "
+                   "(the zoo's published models; without it colorplug asks on a terminal "
+                   "and refuses elsewhere, saying how to get them)")
     s.add_argument("--scheduler", default=None,
                    help="run on dask: threads, processes or a scheduler address "
                    "(tcp://HOST:PORT); a task per file, zarr / TIFF stacks to NAME.zarr "

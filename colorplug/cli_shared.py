@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -74,3 +75,27 @@ def colorize_planes(colorizer, item, planes, args: argparse.Namespace, reference
     if len(rgb) == 1 and planes.kind == "dicom":
         return encode_image(rgb[0], item.target.suffix)
     return medical.encode_stack(rgb, planes)
+
+
+def download_answer(args: argparse.Namespace) -> Any:
+    """The command's answer to 'download these weights?': yes with --download; on a
+    terminal, a [y/N] question naming size, source and licence; otherwise no (the error
+    then says how)."""
+    if getattr(args, "download", False):
+        return True
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+
+    def ask(spec: Any) -> bool:
+        from .cache import describe_size
+
+        licence = f" ({spec.license})" if spec.license else ""
+        print(f"colorplug: download weights {spec.public_name!r}, "
+              f"{describe_size(spec.size)}, from {spec.url}{licence}? [y/N] ", end="",
+              file=sys.stderr, flush=True)
+        try:
+            return sys.stdin.readline().strip().lower() in ("y", "yes")
+        except (OSError, ValueError):
+            return False
+
+    return ask

@@ -437,9 +437,14 @@ class Registry:
         return [e.info for e in self.entries()]
 
     def get(self, name: str, *, weights: Any = None, device: str = "auto",
+            download: bool | Callable[[Any], bool] | None = None,
             **options: Any) -> Colorizer:
         """Build backend `name`; unknown options are refused with the valid ones, and the
-        result is a `CheckedColorizer` (every output checked)."""
+        result is a `CheckedColorizer` (every output checked). Weights that are not cached
+        are downloaded only with `download` (True, or a callable asked with the weights'
+        spec; None: the host's answer, `colorplug.cache.downloads_asked`, else no);
+        otherwise a WeightsError says how to get them."""
+        from .cache import download_consent
         from .gl_guard import guard_triton
 
         guard_triton()  # before a backend may import torch._dynamo (see colorplug.gl_guard)
@@ -450,7 +455,8 @@ class Registry:
             if unknown:
                 raise UnknownOptionError(self._option_message(entry, unknown))
         try:
-            colorizer = entry.factory(weights=weights, device=device, **options)
+            with download_consent(download):
+                colorizer = entry.factory(weights=weights, device=device, **options)
         except ColorplugError:
             raise
         except TypeError as exc:

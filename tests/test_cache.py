@@ -12,6 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save as st_save
@@ -529,3 +530,75 @@ def test_weights_name_clashes_between_plugins_and_with_shipped_names(reference, 
     assert "'colorplug-zoo-a'" in str(info.value) and "'colorplug-zoo-b'" in str(info.value)
     thief = next(f for f in reg.failures if f.plugin == "thief")
     assert "belongs to weights shipped with colorplug" in thief.error
+
+
+# ------------------------------------------------------------------ consent (issue 31)
+def consent_plugin(spec: WeightsSpec) -> str:
+    """A backend whose weights are a registered downloadable spec, as the zoo's are."""
+    return plugin_source(spec) + f'''
+import numpy as np
+from colorplug import weights as wts
+from colorplug.pipeline import ChromaColorizer
+INFO = colorplug.BackendInfo(name="tinyremote", description="test: remote weights",
+                             extra={{"weights": {spec.public_name!r}}})
+class Remote(ChromaColorizer):
+    info = INFO
+    def __init__(self, weights=None, **options):
+        super().__init__(**options)
+        self.state, _ = wts.load_file(wts.resolve(weights, wts.WeightsSpec(**{{
+            "filename": {spec.filename!r}, "url": {spec.url!r}, "sha256": {spec.sha256!r},
+            "size": {spec.size!r}, "name": {spec.public_name!r},
+            "license": {spec.license!r}}})))
+    def predict_chroma(self, lightness, *, reference, hints):
+        return [np.zeros(l.shape + (2,), np.float32) for l in lightness]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("tinyremote", lambda weights=None, device="auto", **o: Remote(weights, **o), INFO)
+'''
+
+
+def test_no_download_without_consent_and_one_with_it(reference, server, make_plugin,
+                                                      cache_root, capsys):
+    """Issue 31 item 1: colorizing with weights that are not cached never starts a download
+    silently. The server counts every request: none without consent."""
+    spec = spec_for(server, reference[1], "tiny.safetensors", license="Apache-2.0")
+    make_plugin("colorplug-tinyremote", {"tinyremote": "cp_test_tinyremote"},
+                {"cp_test_tinyremote": consent_plugin(spec)})
+    started = time.monotonic()
+    with pytest.raises(colorplug.WeightsError) as refused:
+        colorplug.get("tinyremote")
+    assert time.monotonic() - started < 1.0  # at once, not after a timeout
+    message = str(refused.value)
+    for part in ("colorplug weights fetch tiny", cache.describe_size(spec.size), "Apache-2.0",
+                 spec.url,
+                 spec.sha256, "--download", "download=True",
+                 "colorplug weights import tiny FILE"):
+        assert part in message, part
+    assert server.hits == []
+    # the CLI without a terminal: refused with the same message, exit 2, nothing fetched
+    image = cache_root.parent / "g.png"
+    from colorplug.image import write_image
+
+    write_image(image, np.full((8, 8), 90, np.uint8))
+    assert main(["colorize", "-b", "tinyremote", str(image), "-o",
+                 str(cache_root.parent / "o.png")]) == 2
+    assert "downloads only when asked" in capsys.readouterr().err and server.hits == []
+    # consent: the API's download=True, the CLI's --download
+    colorplug.get("tinyremote", download=True)
+    assert len(server.hits) == 1
+    assert main(["colorize", "-b", "tinyremote", str(image), "-o",
+                 str(cache_root.parent / "o.png"), "--download"]) == 0
+    assert len(server.hits) == 1  # cached now
+
+
+def test_weights_are_fetched_by_the_backends_own_name(reference, server, make_plugin,
+                                                       cache_root, capsys):
+    spec = spec_for(server, reference[1], "tiny.safetensors")
+    make_plugin("colorplug-tinyremote", {"tinyremote": "cp_test_tinyremote"},
+                {"cp_test_tinyremote": consent_plugin(spec)})
+    assert main(["weights", "fetch", "tinyremote"]) == 0  # the backend's name, not the file's
+    assert len(server.hits) == 1
+    assert main(["weights", "path", "tinyremote"]) == 0
+    assert capsys.readouterr().out.strip().endswith(".safetensors")
+    colorplug.get("tinyremote")  # cached: no consent needed, no request
+    assert len(server.hits) == 1

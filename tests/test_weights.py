@@ -108,8 +108,14 @@ def test_url_weights_need_and_check_a_checksum(saved, monkeypatch, tmp_path):
     with pytest.raises(colorplug.WeightsError, match="needs its checksum"):
         colorplug.get("autoencoder", weights=url, device="cpu")
     with pytest.raises(colorplug.WeightsError, match="expected 0000"):
-        colorplug.get("autoencoder", weights=url + "#sha256=" + "0" * 64, device="cpu")
-    c = colorplug.get("autoencoder", weights=f"{url}#sha256={digest}", device="cpu")
+        colorplug.get("autoencoder", weights=url + "#sha256=" + "0" * 64, device="cpu",
+                      download=True)
+    with pytest.raises(colorplug.WeightsError, match="downloads only when asked"):
+        colorplug.get("autoencoder", weights=f"{url}#sha256={digest}", device="cpu")
+    assert not (tmp_path / "cache" / "weights").exists() or \
+        not list((tmp_path / "cache" / "weights").iterdir())
+    c = colorplug.get("autoencoder", weights=f"{url}#sha256={digest}", device="cpu",
+                      download=True)
     assert c.model.cfg.latent == 256
     cached = list((tmp_path / "cache" / "weights").iterdir())
     assert len(cached) == 1 and cached[0].name.endswith("ae.safetensors")

@@ -40,14 +40,13 @@ ARCHITECTURES = {
 
 
 def missing_weights_message(backend: str) -> str:
+    """The zoo's own addition to a weights error: the published file by path, the way
+    that needs neither the cache nor a download by colorplug."""
     w = catalog.for_backend(backend)
     digest = (f"SHA-256 starting {w.sha256}" if w.sha256_is_prefix else f"SHA-256 {w.sha256}")
-    return (f"backend {backend!r} needs the authors' published weights file {w.filename!r} "
-            f"({w.approx_size}, {w.licence}): download {w.url} ({digest}) and pass its path "
-            f"as weights=PATH (CLI: --backend '{backend}?weights=PATH'); colorplug never "
-            f"downloads it unasked. "
-            f"With colorplug's weights cache: `colorplug weights fetch {w.name}`, or offline "
-            f"`colorplug weights import {w.name} FILE`.")
+    return (f"backend {backend!r} runs the authors' published file {w.filename!r} "
+            f"({w.approx_size}, {w.licence}); or download {w.url} ({digest}) yourself and "
+            f"pass its path: weights=PATH (CLI: --backend '{backend}?weights=PATH').")
 
 
 def load_network(backend: str, weights: Any, device: torch.device) -> torch.nn.Module:

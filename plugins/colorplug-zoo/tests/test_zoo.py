@@ -200,11 +200,15 @@ def test_wrong_model_and_broken_files_are_weights_errors(files, tmp_path):
 
 
 # ----------------------------------------------------------------------------- backends
+@pytest.mark.parametrize("offline", [True, False])
 @pytest.mark.parametrize("name", ZOO)
-def test_backend_without_weights_offline_says_how_to_get_them(name, tmp_path, monkeypatch):
+def test_backend_without_weights_says_how_to_get_them(name, offline, tmp_path, monkeypatch):
+    """Offline (the product's own switch) or simply without consent: no download starts,
+    and the message says how to get the file, at once."""
     import time
 
-    monkeypatch.setenv("COLORPLUG_OFFLINE", "1")  # the product's own switch: no network
+    if offline:
+        monkeypatch.setenv("COLORPLUG_OFFLINE", "1")
     monkeypatch.setenv("COLORPLUG_CACHE", str(tmp_path / "cache"))
     w = catalog.for_backend(name)
     started = time.perf_counter()
@@ -213,8 +217,11 @@ def test_backend_without_weights_offline_says_how_to_get_them(name, tmp_path, mo
     assert time.perf_counter() - started < 1.0
     msg = str(err.value)
     assert w.url in msg and w.sha256 in msg and "weights=PATH" in msg
-    assert f"colorplug weights fetch {w.name}" in msg
-    assert f"colorplug weights import {w.name} FILE" in msg
+    assert f"colorplug weights import {w.name}" in msg
+    if not offline:
+        assert f"colorplug weights fetch {w.name}" in msg and "--download" in msg
+    assert not (tmp_path / "cache" / "weights").exists() or \
+        not any((tmp_path / "cache" / "weights").iterdir())
 
 
 def gray_images() -> list[np.ndarray]:
@@ -314,7 +321,8 @@ def test_weights_come_through_the_cache_from_a_server(files, tmp_path, monkeypat
             catalog.weights_spec(catalog.for_backend("ddcolor-tiny")),
             url=f"http://127.0.0.1:{server.server_address[1]}/{path.name}",
             filename=path.name, sha256=digest, sha256_is_prefix=False, size=None)
-        c = colorplug.get("ddcolor-tiny", weights=spec, device="cpu", input_size=64)
+        c = colorplug.get("ddcolor-tiny", weights=spec, device="cpu", input_size=64,
+                          download=True)
         out = c.colorize(np.full((9, 11), 120, np.uint8))
         assert out.shape == (9, 11, 3)
         cached = list((tmp_path / "cache" / "weights").iterdir())
