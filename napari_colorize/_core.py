@@ -21,11 +21,18 @@ def plane_shape(data: Any, rgb: bool) -> tuple[tuple[int, ...], tuple[int, int]]
     return lead, (plane[0], plane[1])
 
 
+#: Pixels that go through the network together at most: small planes are batched (faster),
+#: planes of 512 x 512 and more go one by one, so a cancel or a progress step never waits
+#: for more than one large plane.
+BATCH_PIXELS = 4 * 256 * 256
+
+
 def colorize_stack(data: Any, colorizer: Any, *, rgb: bool, reference: Any = None,
                    hints: Any = None, unhinted: Any = None, batch_size: int = 4
                    ) -> Iterator[tuple[int, int, np.ndarray | None]]:
-    """Colorize every plane of an nD layer, `batch_size` planes at a time through the
-    network (dask arrays are read per chunk); the reference is prepared once.
+    """Colorize every plane of an nD layer, up to `batch_size` planes (and `BATCH_PIXELS`)
+    at a time through the network (dask arrays are read per chunk); the reference is
+    prepared once.
 
     ``hints`` may be per plane (an object with ``hints_for(index)``, see _hints.PlaneHints);
     a plane without hints is colorized by ``unhinted`` (e.g. gray) when given.
@@ -42,7 +49,7 @@ def colorize_stack(data: Any, colorizer: Any, *, rgb: bool, reference: Any = Non
     per_plane = hasattr(hints, "hints_for")
     indices = list(np.ndindex(*lead)) if lead else [()]
     done = 0
-    step = 1 if per_plane else batch_size
+    step = 1 if per_plane else max(1, min(batch_size, BATCH_PIXELS // max(1, h * w)))
     for start in range(0, len(indices), step):
         chunk = indices[start:start + step]
         if per_plane:

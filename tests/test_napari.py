@@ -249,6 +249,54 @@ def test_threaded_run_and_cancel_mid_stack(make_napari_viewer, qtbot, make_plugi
     assert errors == []
 
 
+# Counts the planes it computes: 0.3 s each, so a batch of four takes 1.2 s.
+COUNTING_PLUGIN = '''
+import time, numpy as np, colorplug
+from colorplug.pipeline import ChromaColorizer
+COMPUTED = []
+INFO = colorplug.BackendInfo(name="slowplane", description="test: 0.3 s per plane")
+class Slow(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        out = []
+        for lum in lightness:
+            time.sleep(0.3)
+            COMPUTED.append(1)
+            out.append(np.full((2, 2, 2), [0.0, 40.0], np.float32))
+        return out
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("slowplane", lambda weights=None, device="auto", **o: Slow(**o), INFO)
+'''
+
+
+def test_cancel_never_waits_for_more_than_one_large_plane(make_napari_viewer, qtbot,
+                                                         make_plugin, errors, notices):
+    """Issue 28 item 7: cancel waited for a whole batch of 4 planes (148 s on an exemplar
+    stack) and progress showed nothing until a batch was done. Counted, not timed: planes
+    computed after the cancel click."""
+    make_plugin("colorplug-slowplane", {"slowplane": "cp_test_slowplane"},
+                {"cp_test_slowplane": COUNTING_PLUGIN})
+    import importlib
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full((12, 512, 512), 100, np.uint8), name="large")
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "slowplane"
+    planes: list = []
+    widget.run()
+    widget.worker.yielded.connect(planes.append)
+    qtbot.waitUntil(lambda: any(p[0] == "plane" for p in planes), timeout=30000)
+    computed = importlib.import_module("cp_test_slowplane").COMPUTED
+    first_progress_after = len(computed)
+    widget.cancel()
+    at_cancel = len(computed)
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=30000)
+    assert first_progress_after == 1  # progress after the first plane, not a batch
+    assert len(computed) - at_cancel <= 1  # at most the plane under way when clicked
+    assert widget.result_layer is None and errors == []
+
+
 def test_colorize_stack_never_reads_whole_array():
     class Planes:
         shape, dtype, ndim = (5, 6, 7), np.dtype(np.uint8), 3
