@@ -677,3 +677,23 @@ def test_model_kept_across_runs_and_reference_prepared_once(make_napari_viewer, 
     widget.backend.value = "counted"
     widget.run()
     assert errors == [] and len(plugin.BUILDS) == 1
+
+
+def test_the_menu_entry_is_where_the_docs_say(make_napari_viewer):
+    """Issue 28 item 8: the docs said Plugins ▸ colorplug ▸ Colorize; napari shows the
+    entry the manifest gives. The docs quote what the Plugins menu holds."""
+    from .conftest import REPO
+
+    viewer = make_napari_viewer()
+
+    def entries(menu, path):
+        for action in menu.actions():
+            if action.menu():
+                yield from entries(action.menu(), path + [action.text()])
+            elif action.text():
+                yield " ▸ ".join(path + [action.text()])
+
+    ours = [e for e in entries(viewer.window.plugins_menu, ["Plugins"]) if "colorplug" in e]
+    assert ours == ["Plugins ▸ Colorize (colorplug)"]
+    for doc in ("README.md", "docs/napari.md"):
+        assert ours[0] in (REPO / doc).read_text(), doc
