@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import (BackendConflictError, BackendError, ColorplugError, DeviceError,
                      IgnoredInputWarning, InputError, MissingHintsError, MissingReferenceError,
-                     OutputError, ResourceError, TrainingError,
+                     OutputError, ResourceError, TrainingError, ColourInputWarning,
                      PluginError, UnknownBackendError, UnknownOptionError, WeightsError)
 from .errors import GrayscaleReferenceError, NoCudaError  # noqa: E402
 from .hookspecs import hookimpl
@@ -32,7 +32,7 @@ __all__ = [
     "DEFAULT_BACKEND", "DeviceError", "GrayscaleReferenceError", "IgnoredInputWarning",
     "InputError", "NoCudaError",
     "MissingHintsError", "MissingReferenceError", "OutputError", "PluginError", "ResourceError",
-    "TrainingError", "UnknownBackendError",
+    "TrainingError", "ColourInputWarning", "UnknownBackendError",
     "UnknownOptionError", "WeightsError", "available", "colorize", "sample",
     "default_backend", "get", "hookimpl", "reload_plugins",
 ]

@@ -87,6 +87,11 @@ class IgnoredInputWarning(UserWarning):
     """A reference or hints were given to a backend that does not use them."""
 
 
+class ColourInputWarning(UserWarning):
+    """The input already holds colour: only its lightness is kept, its colours are
+    replaced by the backend's."""
+
+
 class OutputError(ColorplugError, OSError):
     """An output cannot be written where the user asked (permissions, disk, a clash)."""
 

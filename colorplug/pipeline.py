@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import color
-from .errors import (BackendError, IgnoredInputWarning, InputError, MissingHintsError,
-                     MissingReferenceError, ResourceError)
+from .errors import (BackendError, ColourInputWarning, IgnoredInputWarning, InputError,
+                     MissingHintsError, MissingReferenceError, ResourceError)
 from .image import OUTPUT_DTYPES, Prepared, convert_dtype, prepare, prepare_reference
 from .protocol import BackendInfo
 
@@ -230,6 +230,13 @@ class ChromaColorizer(ABC):
                     what="image" if len(images) == 1 else f"image {i}")
             for i, im in enumerate(images)
         ]
+        for i, p in enumerate(prepared):
+            if p.is_color:  # said once per image, wherever the host shows warnings
+                what = "the image" if len(images) == 1 else f"image {i}"
+                warnings.warn(ColourInputWarning(
+                    f"{what} is already in colour: backend {self.info.name!r} keeps only its "
+                    "lightness and replaces its colours; give the gray original, or steer "
+                    "the colours with a reference or hints"), stacklevel=4)
         chroma = self.predict_chroma([p.lightness for p in prepared], reference=ref,
                                      hints=hints)
         chroma = self._checked_chroma(chroma, len(prepared))

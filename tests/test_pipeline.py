@@ -130,3 +130,27 @@ def test_batched_results_equal_one_by_one(name):
     for b, s in zip(batched, single):
         assert b.shape == s.shape
         assert np.abs(b.astype(int) - s.astype(int)).max() <= 1  # within 1/255
+
+
+def test_a_colour_input_is_said_to_lose_its_colours(tmp_path, capsys):
+    """Issue 30 item 4: a colour photo given as input was recoloured without a word."""
+    import warnings
+
+    import colorplug
+    from colorplug.cli import main
+    from colorplug.image import write_image
+
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    gray_rgb = np.repeat(np.full((16, 16, 1), 90, np.uint8), 3, axis=-1)
+    with pytest.warns(colorplug.ColourInputWarning, match="already in colour.*keeps only"):
+        colorplug.get("gray").colorize(rgb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # gray given as RGB, or plain gray: no word
+        colorplug.get("gray").colorize(gray_rgb)
+        colorplug.get("gray").colorize(gray_rgb[..., 0])
+    write_image(tmp_path / "photo.png", rgb)
+    assert main(["colorize", "-b", "gray", str(tmp_path / "photo.png"), "-o",
+                 str(tmp_path / "out.png")]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "photo.png" in err and "already in colour" in err
