@@ -182,6 +182,21 @@ def test_hints_layer_is_read_in_the_target_s_coordinates(tmp_path, gray8, make_p
     assert np.abs(lab[0:10, 0:20, 1:]).max() < 1  # no hint elsewhere: gray
 
 
+def test_hints_on_a_gray_image_stop_before_the_model(tmp_path, gray8, make_plugin):
+    """Issue 28 item 9: GIMP greys the hints layer of a GRAY image; the result was fully
+    gray and reported as success."""
+    site = make_plugin("colorplug-hintpaint", {"hintpaint": "cp_test_hintpaint2"},
+                       {"cp_test_hintpaint2": HINTS_PLUGIN})
+    strokes = np.zeros((20, 20, 4), np.uint8)
+    strokes[5:10, 5:10] = (230, 20, 20, 255)
+    s = run_gimp(tmp_path, gray8, {"backend": "hintpaint"}, hints=strokes,
+                 hints_offset=(30, 12), pythonpath=str(site))
+    assert s["status"] == "execution-error"
+    assert "hints need colour" in s["error"] and "Image \u25b8 Mode \u25b8 RGB" in s["error"]
+    assert s["base_type"] == 1  # still GRAY: nothing was changed
+    assert not any("colorized" in layer["name"] for layer in s["layers"])
+
+
 def test_error_reaches_gimp_and_image_is_unchanged(tmp_path, gray8, make_plugin):
     site = make_plugin("colorplug-refmean", {"refmean": "cp_test_refmean2"},
                        {"cp_test_refmean2": REF_PLUGIN})

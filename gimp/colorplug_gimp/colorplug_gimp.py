@@ -468,6 +468,10 @@ def colorize_drawable(image, drawable, config, calldir, bridge):
                           "convert the image with Image \u25b8 Mode \u25b8 RGB, then add the "
                           "colour reference layer again (File \u25b8 Open as Layers)",
                           "grayscale_reference")
+    if hints is not None and image.get_base_type() != Gimp.ImageBaseType.RGB:
+        raise BridgeError("hints need colour, and the image is grayscale, so GIMP turned the "
+                          "hints layer gray: convert the image with Image \u25b8 Mode \u25b8 "
+                          "RGB, then paint the hints again", "grayscale_hints")
     if has_colour(drawable):
         Gimp.message("colorplug: the layer '%s' already has colour; it is replaced by the "
                      "predicted colour (its lightness is kept)" % drawable.get_name())
