@@ -86,7 +86,8 @@ class CheckedColorizer:
         return repr(self._inner)
 
     # ---------------------------------------------------------------------- calls
-    def colorize(self, image: Any, *, reference: Any = None, hints: Any = None) -> Any:
+    def colorize(self, image: Any, *, reference: Any = None, hints: Any = None
+                 ) -> np.ndarray | list[np.ndarray]:
         """Colorize one image (a list or tuple: a list of results), checked."""
         if isinstance(image, (list, tuple)):
             return self.colorize_batch(image, reference=reference, hints=hints)

@@ -23,7 +23,8 @@ class BackendInfo:
     `supports_hints`: user colour hints (scribbles / points) are used.
     `needs_hints`: the backend cannot run without hints (implies `supports_hints`).
     `working_size`: the size chroma is predicted at (int: square side, or None: any).
-    `trainer`: "module:object" of the backend's training entry (see `colorplug.train`).
+    `trainer`: the import path of the backend's training module (``"package.module"``),
+    which provides ``add_arguments(parser)`` and ``make_task(args)`` (see `colorplug.train`).
     `options`: the backend's own options, name -> one line of help (shown by
     ``colorplug info``; an option not listed is refused with the list). ``None``: not
     declared, so unknown options are only found when the factory rejects them. The common
@@ -55,8 +56,9 @@ class Colorizer(Protocol):
 
     info: BackendInfo
 
-    def colorize(self, image: Any, *, reference: Any = None, hints: Any = None) -> np.ndarray:
-        """Colorize one image (or a list of images, returning a list)."""
+    def colorize(self, image: Any, *, reference: Any = None, hints: Any = None
+                 ) -> np.ndarray | list[np.ndarray]:
+        """Colorize one image -> an array (a list or tuple of images -> a list)."""
         ...
 
     def colorize_batch(
