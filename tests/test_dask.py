@@ -183,6 +183,7 @@ def test_bad_scheduler_is_a_flag_error(archive, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- faults
+@pytest.mark.slow  # a real cluster with worker processes
 def test_worker_killed_mid_run_every_output_exactly_once(tmp_path, capsys):
     distributed = pytest.importorskip("distributed", reason="dask.distributed not installed")
 
@@ -256,6 +257,7 @@ def test_bad_scheduler_addresses_are_flag_errors(archive, tmp_path, capsys, addr
     assert "Traceback" not in err and not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # a real cluster with worker processes
 def test_a_cluster_whose_workers_all_die_stops_with_an_error(tmp_path, capsys):
     """Issue 27 item 6: the CLI waited forever (still waiting at 150 s) once every worker
     had died. Workers without a nanny are not restarted: the cluster is left with none."""

@@ -88,6 +88,7 @@ def test_reference_errors(random_similarity):
         colorplug.get("exemplar", refine=False, similarity_weights="torchvision:/nonexistent.pth")
 
 
+@pytest.mark.slow  # trains both networks
 def test_training_both_stages(photo_dir, tmp_path):
     sim = tmp_path / "sim.safetensors"
     common = ["--data", str(photo_dir), "--steps-per-epoch", "2", "--batch-size", "2",

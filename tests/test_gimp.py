@@ -24,6 +24,8 @@ from colorplug.image import write_image
 
 from .conftest import REF_PLUGIN, REPO
 
+pytestmark = pytest.mark.slow  # each test is a real GIMP run: pytest -m slow
+
 SCENARIO = Path(__file__).parent / "gimp" / "scenario.py"
 RUNNER = Path(os.environ.get("COLORPLUG_GIMP_RUNNER",
                              REPO.parent / "shared" / "tools" / "gimp3" / "run_gimp3_batch.sh"))

@@ -372,6 +372,7 @@ viewer.close()
 '''
 
 
+@pytest.mark.slow  # a viewer in a subprocess
 @pytest.mark.parametrize("backend", ["cgan", "exemplar"])
 def test_torch_backends_after_viewer_exists_do_not_crash(backend, tmp_path):
     import subprocess
@@ -409,6 +410,7 @@ viewer.close()
 """
 
 
+@pytest.mark.slow  # a viewer in a subprocess
 def test_the_api_after_a_viewer_exists_does_not_crash(tmp_path):
     """Without colorplug.gl_guard in colorplug.get this exits 139 (segfault)."""
     import subprocess
@@ -458,6 +460,7 @@ print("clean exit", "closed" if closed else "never closed", flush=True)
 """
 
 
+@pytest.mark.slow  # a viewer in a subprocess
 def test_closing_the_viewer_mid_run_ends_quietly(tmp_path):
     import subprocess
     import sys

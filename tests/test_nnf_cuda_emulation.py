@@ -10,8 +10,9 @@ from colorplug import nnf_cupy
 from colorplug import nnf_cuda_emulation as emu
 from colorplug.nnf import nearest_neighbor_field, patch_vectors
 
-pytestmark = pytest.mark.skipif(emu.compiler() is None,
-                                reason="needs a C++ compiler (g++, c++ or clang++, or $CXX)")
+pytestmark = [pytest.mark.slow,  # compiles and runs the kernels on the CPU: pytest -m slow
+              pytest.mark.skipif(emu.compiler() is None,
+                                 reason="needs a C++ compiler (g++, c++ or clang++, or $CXX)")]
 
 
 def smooth(*shape, seed=0):

@@ -15,6 +15,8 @@ import pytest
 
 from .conftest import REPO
 
+pytestmark = pytest.mark.slow  # a pytest subprocess per backend: pytest -m slow
+
 BROKEN = '''
 import numpy as np
 import colorplug

@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 COMMON = ["--steps-per-epoch", "10", "--batch-size", "16", "--lr", "3e-4", "--seed", "0",
           "--device", "cpu", "--quiet"]
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available(),
-                                reason="this torch has no torch.distributed")
+pytestmark = [pytest.mark.slow,  # torchrun processes: pytest -m slow
+              pytest.mark.skipif(not torch.distributed.is_available(),
+                                 reason="this torch has no torch.distributed")]
 
 
 def torchrun(nproc: int, *args: str) -> subprocess.CompletedProcess:

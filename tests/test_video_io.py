@@ -242,6 +242,7 @@ def run_cli(args: list[str], **kw) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+@pytest.mark.slow  # a killed subprocess and a resumed run
 def test_resume_continues_after_a_killed_run(tmp_path, make_plugin):
     make_plugin("cp-test-slow", {"slow": "cp_test_slow"}, {"cp_test_slow": SLOW_PLUGIN})
     src = make_clip(tmp_path / "film.mp4")
