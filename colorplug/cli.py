@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,6 +17,11 @@ from .outputs import ExistingPolicy, PlanError, plan_outputs
 from .runner import run_plan
 
 SAMPLE = Path(__file__).resolve().parent / "samples" / "astronaut_gray.png"
+#: Existing outputs named one by one before the rest are summarised in one line.
+EXISTING_SHOWN = 5
+#: Flags whose value may start with '-' (a negative number), which argparse would take
+#: for another flag: ``--intensity-range -1000,2000`` is read as ``--intensity-range=...``.
+NEGATIVE_VALUE_FLAGS = ("--intensity-range",)
 
 
 # --------------------------------------------------------------------- list / plugins
@@ -222,9 +228,14 @@ def _colorize(args: argparse.Namespace) -> int:
     if not args.quiet:
         for src, message in report.warnings:
             print(f"colorplug: warning: {src}: {message}", file=sys.stderr)
-    for target in existing:
+    shown = existing if len(existing) <= EXISTING_SHOWN + 1 else existing[:EXISTING_SHOWN]
+    for target in shown:
         print(f"colorplug: exists, left alone: {target} (use --overwrite to replace it or "
               "--skip-existing to skip it)", file=sys.stderr)
+    if len(shown) < len(existing):
+        print(f"colorplug: ... and {len(existing) - len(shown)} more existing outputs left "
+              "alone (use --overwrite to replace them or --skip-existing to skip them)",
+              file=sys.stderr)
     for src, why in failures:
         print(f"colorplug: failed: {src}: {why}", file=sys.stderr)
     where = plan[0].target if len(plan) == 1 else args.output
@@ -575,8 +586,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--intensity-range -1000,2000`` -> ``--intensity-range=-1000,2000`` (see
+    `NEGATIVE_VALUE_FLAGS`); other arguments are left as they are."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if (token in NEGATIVE_VALUE_FLAGS and i + 1 < len(argv)
+                and re.match(r"-\.?\d", argv[i + 1])):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     try:
         if argv and argv[0] == "train":
             return cmd_train(argv[1:])

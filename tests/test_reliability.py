@@ -262,3 +262,30 @@ def test_a_truncated_ome_tiff_is_an_error_not_a_smaller_stack(tmp_path, capsys):
     assert main(["colorize", "-b", "gray", str(tmp_path / "whole.ome.tif"), "-o",
                  str(tmp_path / "whole_out.tif")]) == 0
     assert tifffile.imread(tmp_path / "whole_out.tif").shape[0] == 4
+
+
+def test_a_negative_intensity_range_works_as_a_separate_argument(tmp_path):
+    """Issue 27 item 17: only --intensity-range=-1000,2000 worked."""
+    from colorplug.image import read_image, write_image
+
+    write_image(tmp_path / "ct.tif", np.full((8, 8), 500, np.uint16))
+    for args in (["--intensity-range", "-1000,2000"], ["--intensity-range=-1000,2000"]):
+        out = tmp_path / f"o{len(args)}.png"
+        assert main(["colorize", "-b", "gray", str(tmp_path / "ct.tif"), "-o", str(out),
+                     *args]) == 0
+        assert abs(int(read_image(out)[0, 0, 0]) - 128) <= 30  # 500 is mid-range of -1000..2000
+
+
+def test_many_existing_outputs_are_summarised(tmp_path, capsys):
+    """Issue 27 item 17: one 'exists' line per file for a rerun into a full folder."""
+    from colorplug.image import write_image
+
+    for i in range(12):
+        write_image(tmp_path / "in" / f"p{i:02d}.png", np.full((8, 8), 90, np.uint8))
+    args = ["colorize", "-b", "gray", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-q"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("exists, left alone:") == 5
+    assert "... and 7 more existing outputs left alone" in err
