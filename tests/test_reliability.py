@@ -289,3 +289,17 @@ def test_many_existing_outputs_are_summarised(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("exists, left alone:") == 5
     assert "... and 7 more existing outputs left alone" in err
+
+
+def test_a_still_gif_and_a_file_named_with_percent_d_are_images(tmp_path):
+    """Issue 27 item 17: both went to the video path."""
+    from PIL import Image
+
+    from colorplug.image import read_image
+
+    Image.fromarray(np.full((10, 12), 90, np.uint8)).save(tmp_path / "still.gif")
+    Image.fromarray(np.full((10, 12), 90, np.uint8)).save(tmp_path / "scan_%d.png")
+    for name in ("still.gif", "scan_%d.png"):
+        out = tmp_path / f"out_{name.split('.')[0].replace('%', 'pct')}.png"
+        assert main(["colorize", "-b", "gray", str(tmp_path / name), "-o", str(out)]) == 0
+        assert read_image(out).shape == (10, 12, 3)

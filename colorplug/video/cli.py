@@ -46,10 +46,28 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
                    help="video: frames per resumable segment")
 
 
+def _is_video_input(path: Path) -> bool:
+    """A video file, or a frame pattern; an existing file whose name holds a '%d' is a
+    file, and a GIF of one frame is a still image."""
+    if is_pattern(path) and not path.is_file():
+        return True
+    if not is_video_file(path):
+        return False
+    if path.suffix.lower() == ".gif" and path.is_file():
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                return getattr(img, "n_frames", 1) > 1
+        except (OSError, ValueError):
+            return True  # not readable as an image: the video path reports why
+    return True
+
+
 def is_video_job(args: argparse.Namespace) -> bool:
     """Whether `colorplug colorize` was given a video or an image sequence to colorize."""
     output = Path(args.output)
-    return (any(is_video_file(p) or is_pattern(p) for p in args.inputs)
+    return (any(_is_video_input(Path(p)) for p in args.inputs)
             or output.suffix.lower() in VIDEO_SUFFIXES or is_pattern(output)
             or args.temporal != "off")
 
