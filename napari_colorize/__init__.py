@@ -4,4 +4,6 @@ Every backend registered with colorplug (built-in or third-party) appears in the
 The core ``colorplug`` package never imports napari; this package is installed with the
 ``napari`` extra: ``pip install -e ".[napari]"``.
 """
-__version__ = "0.1.0"
+from colorplug import __version__  # one version: the distribution's
+
+__all__ = ["__version__"]
