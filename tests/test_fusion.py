@@ -47,7 +47,12 @@ def test_reference_steers_the_colours(fusion):
     cool = np.stack([90 + xx // 4, 150 + yy // 3, 230 + 0 * xx], -1).clip(0, 255).astype(np.uint8)
     a = color.rgb_to_lab(fusion.colorize(target, reference=warm) / 255.0)[..., 1:]
     b = color.rgb_to_lab(fusion.colorize(target, reference=cool) / 255.0)[..., 1:]
-    assert np.abs(a - b).mean() > 1.0  # measurably different chroma (1.6 measured, v1: 5.8)
+    again = color.rgb_to_lab(fusion.colorize(target, reference=warm) / 255.0)[..., 1:]
+    assert np.array_equal(a, again)  # deterministic: any difference comes from the reference
+    # Visibly different: the mean a*b* difference is above the just-noticeable difference
+    # of CIELAB, dE*ab ~ 2.3 (Sharma, Digital Color Imaging Handbook, 2003; Mahy et al.
+    # 1994). Measured 41.8 with the v3 default weights.
+    assert np.hypot(*np.moveaxis(a - b, -1, 0)).mean() > 2.3
     with pytest.raises(colorplug.InputError, match="grayscale"):
         fusion.colorize(target, reference=np.zeros((8, 8), np.uint8))
 

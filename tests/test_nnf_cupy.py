@@ -98,8 +98,14 @@ def test_cupy_patchmatch_on_random_blurred_noise_and_never_beats_exact():
     s, t = smooth(4, 64, 64, 64, seed=4), smooth(4, 64, 64, 64, seed=5)
     _, pm = nearest_neighbor_field(s, t, method="patchmatch", engine="cupy")
     _, ex = nearest_neighbor_field(s, t, method="exact")
-    assert pm.mean() >= 0.87 * ex.mean()
+    _, ref = nearest_neighbor_field(s, t, method="patchmatch", engine="torch")
+    # Evidence independent of the kernels: exact search is the optimum on this input (an
+    # analytic bound), and the torch engine, a separate implementation of the same
+    # PatchMatch, gives the level these kernels must reach (within 0.01 of its ratio).
     assert (pm <= ex + 1e-4).all()
+    cupy_ratio = float(pm.mean() / ex.mean())
+    torch_ratio = float(ref.to(ex.device).mean() / ex.mean())
+    assert cupy_ratio >= torch_ratio - 0.01
 
 
 @needs_gpu
