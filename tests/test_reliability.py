@@ -303,3 +303,33 @@ def test_a_still_gif_and_a_file_named_with_percent_d_are_images(tmp_path):
         out = tmp_path / f"out_{name.split('.')[0].replace('%', 'pct')}.png"
         assert main(["colorize", "-b", "gray", str(tmp_path / name), "-o", str(out)]) == 0
         assert read_image(out).shape == (10, 12, 3)
+
+
+def test_an_ome_tiff_with_a_non_numeric_pixel_size_names_the_field(tmp_path, capsys):
+    """Issue 27 item 16: PhysicalSizeX="abc" gave a raw ValueError."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "s.ome.tif", np.zeros((2, 8, 8), np.uint8), ome=True,
+                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.5})
+    data = (tmp_path / "s.ome.tif").read_bytes()
+    assert data.count(b'PhysicalSizeX="0.5"') == 1
+    (tmp_path / "bad.ome.tif").write_bytes(data.replace(b'PhysicalSizeX="0.5"',
+                                                        b'PhysicalSizeX="abc"'))
+    assert main(["colorize", "-b", "gray", str(tmp_path / "bad.ome.tif"), "-o",
+                 str(tmp_path / "o.tif")]) == 1
+    err = capsys.readouterr().err
+    assert "PhysicalSizeX is 'abc'" in err and "Traceback" not in err
+
+
+def test_a_dicom_with_a_non_numeric_rescale_slope_names_the_field(tmp_path, capsys):
+    _dicom(tmp_path / "bad.dcm", np.zeros((4, 4), np.uint16))
+    data = (tmp_path / "bad.dcm").read_bytes()
+    field = b"\x28\x00\x53\x10DS"  # (0028,1053) RescaleSlope, DS, explicit VR little endian
+    at = data.index(field)
+    length = int.from_bytes(data[at + 6:at + 8], "little")
+    value = b"x" * length  # same length, not a number
+    (tmp_path / "bad.dcm").write_bytes(data[:at + 8] + value + data[at + 8 + length:])
+    assert main(["colorize", "-b", "gray", str(tmp_path / "bad.dcm"), "-o",
+                 str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "RescaleSlope" in err and "Traceback" not in err

@@ -71,6 +71,17 @@ def is_ome_tiff(path: Path) -> bool:
     return path.name.lower().endswith(OME_SUFFIXES)
 
 
+def _number(value: Any, field: str, path: Path) -> float:
+    """A header field as a finite float; a clear InputError naming the field otherwise."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number):
+        raise InputError(f"{str(path)!r}: {field} is {str(value)!r}, not a finite number")
+    return number
+
+
 def _frames_of(ds: Any, path: Path) -> int:
     """The NumberOfFrames header field as a positive int; a clear InputError otherwise."""
     value = getattr(ds, "NumberOfFrames", 1)
@@ -131,14 +142,16 @@ def read_dicom(path: str | Path, *, allow_huge: bool = False) -> Planes:
                          "colorplug colorizes MONOCHROME1/2 images")
     frames = _frames_of(ds, path)
     values = raw.astype(np.float64).reshape((frames,) + raw.shape[-2:])
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    slope = _number(getattr(ds, "RescaleSlope", 1) or 1, "RescaleSlope", path)
+    intercept = _number(getattr(ds, "RescaleIntercept", 0) or 0, "RescaleIntercept", path)
     values = values * slope + intercept
     window = None
     if "WindowCenter" in ds and "WindowWidth" in ds:
         centre, width = ds.WindowCenter, ds.WindowWidth
-        centre = float(centre[0] if isinstance(centre, pydicom.multival.MultiValue) else centre)
-        width = float(width[0] if isinstance(width, pydicom.multival.MultiValue) else width)
+        centre = _number(centre[0] if isinstance(centre, pydicom.multival.MultiValue)
+                         else centre, "WindowCenter", path)
+        width = _number(width[0] if isinstance(width, pydicom.multival.MultiValue) else width,
+                        "WindowWidth", path)
         if width > 0:
             window = (centre - width / 2, centre + width / 2)
     lo, hi = window if window else (float(values.min()), float(values.max()))
@@ -186,7 +199,8 @@ def read_ome_tiff(path: str | Path, *, allow_huge: bool = False) -> Planes:
     for key in _OME_SIZES + tuple(k + "Unit" for k in _OME_SIZES):
         m = re.search(rf'\b{key}="([^"]+)"', xml)
         if m:
-            sizes[key] = m.group(1) if key.endswith("Unit") else float(m.group(1))
+            sizes[key] = m.group(1) if key.endswith("Unit") else \
+                _number(m.group(1), f"OME {key}", path)
     lead = data.shape[:-2]
     planes = data.reshape((-1,) + data.shape[-2:])
     return Planes(planes, None, "ome", axes=axes,
