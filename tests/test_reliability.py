@@ -333,3 +333,19 @@ def test_a_dicom_with_a_non_numeric_rescale_slope_names_the_field(tmp_path, caps
                  str(tmp_path / "o.png")]) == 1
     err = capsys.readouterr().err
     assert "RescaleSlope" in err and "Traceback" not in err
+
+
+def test_intensity_range_as_an_array_and_a_too_narrow_one():
+    """Issue 27 item 16: an array gave numpy's 'truth value is ambiguous'; (0, 1e-300) ended
+    in 'the weights are broken'."""
+    import colorplug
+
+    img = np.linspace(0, 1000, 64, dtype=np.float32).reshape(8, 8)
+    as_tuple = colorplug.get("gray", intensity_range=(0, 1000)).colorize(img)
+    as_array = colorplug.get("gray", intensity_range=np.array([0, 1000])).colorize(img)
+    assert np.array_equal(as_tuple, as_array)
+    img8 = (img / 4).astype(np.uint8)
+    assert np.array_equal(colorplug.get("gray", intensity_range=(0, 250)).colorize(img8),
+                          colorplug.get("gray", intensity_range=np.array([0, 250])).colorize(img8))
+    with pytest.raises(InputError, match="too narrow"):
+        colorplug.get("gray", intensity_range=(0, 1e-300)).colorize(img)

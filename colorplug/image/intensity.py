@@ -53,8 +53,18 @@ def display_range(arr: np.ndarray, intensity_range: Any) -> tuple[float, float]:
     return _range(arr, intensity_range)
 
 
+def _as_range_value(intensity_range: Any) -> Any:
+    """A (lo, hi) given as a numpy array -> a tuple; anything else unchanged."""
+    if isinstance(intensity_range, np.ndarray):
+        if intensity_range.size != 2:
+            raise InputError(f"intensity_range must be None, 'dtype', 'percentile' or (lo, hi); "
+                             f"got an array of shape {intensity_range.shape}")
+        return tuple(intensity_range.ravel().tolist())
+    return intensity_range
+
+
 def _range(arr: np.ndarray, intensity_range: Any) -> tuple[float, float]:
-    mode = intensity_range
+    mode = _as_range_value(intensity_range)
     if mode is None:
         if arr.dtype == np.uint8 or arr.ndim == 3:
             mode = "dtype"
@@ -77,6 +87,11 @@ def _range(arr: np.ndarray, intensity_range: Any) -> tuple[float, float]:
                              ) from None
         if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
             raise InputError(f"intensity_range {tuple(mode)} must be finite with lo < hi")
+        with np.errstate(over="ignore", divide="ignore"):
+            scale = np.float32(1.0) / np.float32(hi - lo)
+        if not np.isfinite(scale):  # float32 arithmetic cannot map so narrow a range
+            raise InputError(f"intensity_range {tuple(mode)} is too narrow (hi - lo = "
+                             f"{hi - lo:g}); give the range of the image's values")
         return lo, hi
     raise InputError(f"intensity_range must be None, 'dtype', 'percentile' or (lo, hi); "
                      f"got {mode!r}")
@@ -114,6 +129,7 @@ _GRAY8_L = color.lightness_from_gray(np.arange(256, dtype=np.float64) / 255.0).a
 
 def prepare(image: Any, *, intensity_range: Any = None, what: str = "image") -> Prepared:
     """Validate an input and reduce it to full-resolution lightness (+ alpha)."""
+    intensity_range = _as_range_value(intensity_range)
     arr = to_array(image, what=what)
     check_dtype(arr, intensity_range, what)
     alpha = None
