@@ -349,3 +349,16 @@ def test_intensity_range_as_an_array_and_a_too_narrow_one():
                           colorplug.get("gray", intensity_range=np.array([0, 250])).colorize(img8))
     with pytest.raises(InputError, match="too narrow"):
         colorplug.get("gray", intensity_range=(0, 1e-300)).colorize(img)
+
+
+def test_a_frame_pattern_with_two_fields_is_a_flag_error(tmp_path, capsys):
+    """Issue 27 item 16: -o "x_%05d_%s.png" gave a raw traceback."""
+    pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
+    from colorplug.image import write_image
+
+    for i in range(2):
+        write_image(tmp_path / "in" / f"f_{i:03d}.png", np.full((8, 8), 90, np.uint8))
+    assert main(["colorize", "-b", "gray", str(tmp_path / "in" / "f_%03d.png"), "-o",
+                 str(tmp_path / "x_%05d_%s.png")]) == 2
+    err = capsys.readouterr().err
+    assert "a frame pattern holds one number field" in err and "Traceback" not in err

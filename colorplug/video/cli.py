@@ -79,6 +79,12 @@ def _target(args: argparse.Namespace) -> tuple[str, Path]:
     out = Path(args.output)
     suffix = out.suffix.lower()
     if is_pattern(out):
+        try:
+            out.name % 0
+        except (TypeError, ValueError):
+            raise PlanError(f"-o {out}: a frame pattern holds one number field and nothing "
+                            "else with %, such as frame_%05d.png (write %% for a literal "
+                            "%)") from None
         if suffix not in IMAGE_SUFFIXES:
             raise PlanError(f"-o {out}: a frame pattern needs an image suffix "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))})")
