@@ -36,6 +36,7 @@ import os
 import socket
 import stat
 import sys
+import threading
 import time
 from typing import Any, Callable
 
@@ -45,7 +46,8 @@ from .errors import BadRequestError, ColorplugError
 
 STRIP_ROWS = 64  # rows per strip: pixel files are read and written strip by strip
 SOCKET_NAME = "worker.sock"
-REQUEST_TIMEOUT = 30.0  # seconds a connected client has to send its request line
+REQUEST_TIMEOUT = 30.0  # seconds a connected client has, in all, to send its request line
+MAX_REQUEST_BYTES = 1 << 20
 DEFAULT_IDLE = 600.0  # seconds without a request before the worker exits
 MODEL_CACHE_SIZE = 4
 
@@ -361,16 +363,26 @@ def handle(req: Any, models: Models, say: Callable[[str, str], None],
 
 # --------------------------------------------------------------------------- worker
 def serve(folder: str, idle: float = DEFAULT_IDLE) -> int:
-    """Listen on FOLDER/worker.sock until idle for ``idle`` seconds or colorplug changes."""
+    """Listen on FOLDER/worker.sock until idle for ``idle`` seconds or colorplug changes.
+
+    Each connection is read in its own thread, with `REQUEST_TIMEOUT` for the whole request
+    line, so a silent or dripping client never holds up the others; the work itself runs
+    one request at a time (models are shared and not thread-safe)."""
     st = os.lstat(folder)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         sys.stderr.write(f"colorplug worker: {folder} is not a private folder of this user\n")
         return 2
     os.chdir(folder)  # bind by a relative name: socket paths are limited to ~100 bytes
     try:
-        os.unlink(SOCKET_NAME)
+        old_sock = os.lstat(SOCKET_NAME)
     except FileNotFoundError:
-        pass
+        old_sock = None
+    if old_sock is not None:  # only ever remove a socket of ours, never a file
+        if not stat.S_ISSOCK(old_sock.st_mode) or old_sock.st_uid != os.getuid():
+            sys.stderr.write(f"colorplug worker: {folder}/{SOCKET_NAME} exists and is not a "
+                             "socket of this user; it was left alone\n")
+            return 2
+        os.unlink(SOCKET_NAME)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)
     try:
@@ -378,28 +390,28 @@ def serve(folder: str, idle: float = DEFAULT_IDLE) -> int:
     finally:
         os.umask(old)
     server.listen(8)
-    server.settimeout(idle)
+    server.settimeout(1.0)  # wake up to check for idleness and a stop
     ino = os.stat(SOCKET_NAME).st_ino
     with open(f"worker.pid.{os.getpid()}", "w") as fh:  # for the plug-in to stop a stuck one
         fh.write(str(os.getpid()))
     os.replace(f"worker.pid.{os.getpid()}", "worker.pid")
     models, watch = Models(), watch_list()
+    state = _WorkerState()
     sys.stderr.write(f"colorplug worker {os.getpid()} listening in {folder}\n")
     sys.stderr.flush()
     try:
-        while True:
+        while not state.stop.is_set():
             try:
                 conn, _ = server.accept()
             except socket.timeout:
-                sys.stderr.write(f"colorplug worker {os.getpid()}: idle, exiting\n")
-                return 0
-            with conn:
-                started = time.perf_counter()
-                keep = _serve_one(conn, models, watch)
-                sys.stderr.write(f"request served in {time.perf_counter() - started:.3f} s\n")
-                sys.stderr.flush()
-                if not keep:
+                if state.idle_for() > idle:
+                    sys.stderr.write(f"colorplug worker {os.getpid()}: idle, exiting\n")
                     return 0
+                continue
+            state.begin()
+            threading.Thread(target=_serve_connection, args=(conn, models, watch, state),
+                             name="colorplug-worker-conn", daemon=True).start()
+        return 0
     finally:
         try:  # remove our socket only (a newer worker may have replaced it)
             if os.stat(SOCKET_NAME).st_ino == ino:
@@ -409,25 +421,89 @@ def serve(folder: str, idle: float = DEFAULT_IDLE) -> int:
         server.close()
 
 
-def _serve_one(conn: socket.socket, models: Models, watch: dict[str, int]) -> bool:
-    conn.settimeout(REQUEST_TIMEOUT)
-    reader = conn.makefile("rb")
-    try:
-        line = reader.readline(1 << 20)
-        req = json.loads(line.decode("utf-8")) if line.strip() else None
-    except (OSError, ValueError) as exc:
-        req = exc
+class _WorkerState:
+    """Connections in flight, the last activity, the work lock and the stop flag."""
 
-    def say(kind: str, payload: str) -> None:
-        conn.sendall(f"{kind} {payload}\n".encode("utf-8"))
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.work = threading.Lock()
+        self.stop = threading.Event()
+        self.active = 0
+        self.last = time.monotonic()
 
+    def begin(self) -> None:
+        with self.lock:
+            self.active += 1
+            self.last = time.monotonic()
+
+    def end(self) -> None:
+        with self.lock:
+            self.active -= 1
+            self.last = time.monotonic()
+
+    def idle_for(self) -> float:
+        with self.lock:
+            return 0.0 if self.active else time.monotonic() - self.last
+
+
+def _read_request(conn: socket.socket) -> Any:
+    """The request line's JSON, read within `REQUEST_TIMEOUT` in all (a client sending a
+    byte now and then gets no longer); an Exception describing a bad request otherwise."""
+    deadline = time.monotonic() + REQUEST_TIMEOUT
+    data = bytearray()
     try:
+        while b"\n" not in data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return TimeoutError(f"no complete request line within {REQUEST_TIMEOUT:g} s")
+            conn.settimeout(remaining)
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > MAX_REQUEST_BYTES:
+                return ValueError(f"request longer than {MAX_REQUEST_BYTES} bytes")
+        line = bytes(data).split(b"\n", 1)[0]
+        return json.loads(line.decode("utf-8")) if line.strip() else None
+    except socket.timeout:
+        return TimeoutError(f"no complete request line within {REQUEST_TIMEOUT:g} s")
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[" * 5000
+        return exc if not isinstance(exc, RecursionError) else \
+            ValueError("the request's JSON is nested too deeply")
+
+
+def _serve_connection(conn: socket.socket, models: Models, watch: dict[str, int],
+                      state: _WorkerState) -> None:
+    """One client: read its request, answer it (one at a time), close the connection."""
+    try:
+        req = _read_request(conn)
+
+        def say(kind: str, payload: str) -> None:
+            conn.sendall(f"{kind} {payload}\n".encode("utf-8"))
+
         if isinstance(req, Exception):
             say("error", json.dumps({"message": f"bad request: {req}", "kind": "bad_request"}))
-            return True
-        return handle(req, models, say, watch)
+            return
+        conn.settimeout(None)
+        with state.work:
+            if state.stop.is_set():
+                say("restart", json.dumps({"reason": "the worker is stopping"}))
+                return
+            started = time.perf_counter()
+            keep = handle(req, models, say, watch)
+            sys.stderr.write(f"request served in {time.perf_counter() - started:.3f} s\n")
+            sys.stderr.flush()
+            if not keep:
+                state.stop.set()
     except OSError:  # the plug-in went away (timeout, cancel): keep serving others
-        return True
+        pass
+    finally:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        conn.close()
+        state.end()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -446,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         req = json.loads(sys.stdin.read() or "{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         req = {"command": None, "_error": str(exc)}
     handle(req, Models(), say)
     return 0 if ok else 1

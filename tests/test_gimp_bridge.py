@@ -300,3 +300,73 @@ def test_python_that_cannot_run_the_worker_is_reported(tmp_path, python, words):
         with pytest.raises(mod.BridgeError) as info:
             mod.Worker(python, folder=str(folder)).request({"command": "list"})
         assert words in str(info.value) and "Broken pipe" not in str(info.value)
+
+
+# ------------------------------------------------------------- the worker under abuse (issue 28 item 12)
+def _raw(worker, data: bytes, *, timeout: float = 10.0) -> tuple[list[str], bool]:
+    """Send `data` on a new connection; the lines answered and whether the worker then
+    closed the connection (EOF) within `timeout`."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(str(Path(worker.dir) / "worker.sock"))
+    try:
+        sock.sendall(data)
+        got = b""
+        closed = False
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+        return got.decode().splitlines(), closed
+    finally:
+        sock.close()
+
+
+def test_deeply_nested_json_is_a_bad_request_and_the_worker_lives(worker):
+    pid = worker.request({"command": "ping"})["pid"]
+    lines, closed = _raw(worker, b"[" * 5000 + b"\n")
+    assert lines and lines[0].startswith("error ") and "nested too deeply" in lines[0]
+    assert closed  # answered, then the connection is closed
+    assert (Path(worker.dir) / "worker.sock").exists()
+    assert worker.request({"command": "ping"})["pid"] == pid  # the same worker, alive
+
+
+def test_malformed_json_is_answered_and_the_connection_closed(worker):
+    worker.request({"command": "ping"})
+    lines, closed = _raw(worker, b"{not json\n")
+    assert lines[0].startswith("error ") and "bad request" in lines[0]
+    assert closed
+
+
+def test_a_silent_client_does_not_hold_up_the_others(worker):
+    """A connected client that sends nothing used to block every other client for 30 s."""
+    import socket
+
+    worker.request({"command": "ping"})
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(str(Path(worker.dir) / "worker.sock"))
+    try:
+        lines, closed = _raw(worker, b'{"command": "ping"}\n', timeout=10.0)
+        assert lines and lines[0].startswith("result ") and closed
+    finally:
+        silent.close()
+
+
+def test_a_regular_file_named_like_the_socket_is_never_deleted(tmp_path):
+    folder = tmp_path / "w"
+    folder.mkdir(mode=0o700)
+    (folder / "worker.sock").write_text("the user's file")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p))
+    done = subprocess.run([sys.executable, "-m", "colorplug.gimp_bridge", "--serve",
+                           str(folder), "--idle", "1"], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 2 and "not a socket of this user" in done.stderr
+    assert (folder / "worker.sock").read_text() == "the user's file"
