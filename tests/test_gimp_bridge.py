@@ -370,3 +370,21 @@ def test_a_regular_file_named_like_the_socket_is_never_deleted(tmp_path):
                           timeout=60, env=env)
     assert done.returncode == 2 and "not a socket of this user" in done.stderr
     assert (folder / "worker.sock").read_text() == "the user's file"
+
+
+def test_a_worker_folder_someone_else_made_is_not_used(tmp_path, monkeypatch):
+    """Another user could pre-create /tmp/colorplug-worker-UID (XDG_RUNTIME_DIR unset) and
+    block the plug-in: a folder that is not private to us is passed over for a fresh one."""
+    mod = plugin_module()
+    base = tmp_path / "runtime"
+    base.mkdir()
+    planted = base / f"colorplug-worker-{os.getuid()}"
+    planted.mkdir()
+    planted.chmod(0o777)  # open to others: as if another user had made it
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(base))
+    got = Path(mod.worker_dir())
+    assert got != planted and got.is_dir()
+    assert got.stat().st_mode & 0o777 == 0o700 and got.stat().st_uid == os.getuid()
+    got.rmdir()
+    planted.chmod(0o700)  # private again: the usual folder is used
+    assert Path(mod.worker_dir()) == planted

@@ -76,10 +76,20 @@ def _private_dir(path):
 
 
 def worker_dir():
+    """The worker's folder: XDG_RUNTIME_DIR/colorplug-worker-UID (private by design), else
+    the same name in the temp folder. There another user can pre-create that name: then a
+    fresh private folder is used (the worker is not shared across GIMP sessions) and the
+    log says why."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     if not os.path.isdir(base):
         base = tempfile.gettempdir()
-    return _private_dir(os.path.join(base, "colorplug-worker-%d" % os.getuid()))
+    path = os.path.join(base, "colorplug-worker-%d" % os.getuid())
+    try:
+        return _private_dir(path)
+    except BridgeError as exc:
+        fresh = tempfile.mkdtemp(prefix="colorplug-worker-%d-" % os.getuid())  # 0700, new
+        log("%s; using a fresh private folder %s instead" % (exc, fresh))
+        return fresh
 
 
 class _Lock:
