@@ -119,6 +119,8 @@ def open_call_dir(path: str) -> int:
     """An fd on the call's folder, which must be a private real directory of this user."""
     if not os.path.isabs(path):
         raise BadRequestError(f"bad request: dir must be an absolute path, not {path!r}")
+    # "link/" would resolve the symlink before O_NOFOLLOW sees a last component
+    path = path.rstrip("/") or "/"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:

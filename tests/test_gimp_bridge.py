@@ -154,6 +154,9 @@ def test_call_folder_must_be_private(call_dir, monkeypatch, capsys):
     req["dir"] = str(link)
     code, lines = bridge_once(req, monkeypatch, capsys)
     assert code == 1 and "not a real directory" in error_of(lines)["message"]
+    req["dir"] = str(link) + "/"  # issue 28 item 12: a trailing slash followed the link
+    code, lines = bridge_once(req, monkeypatch, capsys)
+    assert code == 1 and "not a real directory" in error_of(lines)["message"]
 
 
 def test_pixel_file_of_the_wrong_size(call_dir, monkeypatch, capsys):
