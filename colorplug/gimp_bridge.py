@@ -223,17 +223,19 @@ def backends() -> list[dict[str, Any]]:
 
 def watch_list() -> dict[str, int]:
     """Files and folders whose change means colorplug or its plugins changed: colorplug's
-    own modules, every plugin distribution's metadata and modules, and the folders on
-    sys.path that hold installed distributions (a pip install or uninstall changes their
-    mtime). The plug-in stats them to trust its cache."""
+    own source files (not their compiled .pyc), every plugin distribution's metadata and
+    modules, and the folders on sys.path that hold installed distributions (a pip install
+    or uninstall changes their mtime). The plug-in stats them to trust its cache."""
     from importlib import metadata
 
     import colorplug
 
     paths: set[str] = set()
     root = os.path.dirname(os.path.abspath(colorplug.__file__))
-    for folder, _dirs, files in os.walk(root):
-        paths.add(folder)
+    for folder, dirs, files in os.walk(root):
+        # source files only: Python writing its own .pyc (a new __pycache__ or file in it,
+        # which changes folder mtimes) is not a change of colorplug
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
         paths.update(os.path.join(folder, f) for f in files if f.endswith(".py"))
     for entry in sys.path:  # folders packages are installed into (not cwd, not /tmp)
         try:

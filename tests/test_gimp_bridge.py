@@ -391,3 +391,26 @@ def test_a_worker_folder_someone_else_made_is_not_used(tmp_path, monkeypatch):
     got.rmdir()
     planted.chmod(0o700)  # private again: the usual folder is used
     assert Path(mod.worker_dir()) == planted
+
+
+def test_compiled_files_python_writes_are_not_a_change_of_colorplug():
+    """Issue 28 item 10: the worker restarted after each backend's first run on a fresh
+    install, taking its own new .pyc files for 'colorplug changed'."""
+    import colorplug
+    from colorplug import gimp_bridge
+
+    watch = gimp_bridge.watch_list()
+    cache = Path(colorplug.__file__).parent / "backends" / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    new = cache / f"colorplug_test_{os.getpid()}.cpython-311.pyc"
+    new.write_bytes(b"compiled")
+    try:
+        assert not gimp_bridge.changed(watch)
+    finally:
+        new.unlink()
+    source = Path(gimp_bridge.__file__)
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 1))
+    try:
+        assert gimp_bridge.changed(watch)  # a source file's change still counts
+    finally:
+        os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns - 1))
