@@ -414,3 +414,16 @@ def test_compiled_files_python_writes_are_not_a_change_of_colorplug():
         assert gimp_bridge.changed(watch)  # a source file's change still counts
     finally:
         os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns - 1))
+
+
+def test_the_log_of_a_worker_that_died_survives_the_next_start(worker):
+    """Issue 28 item 11: the worker log named in 'stopped in the middle' was overwritten by
+    the next run; the last few are kept."""
+    first = worker.request({"command": "ping"})["pid"]
+    os.kill(first, signal.SIGKILL)
+    time.sleep(0.2)
+    second = worker.request({"command": "ping"})["pid"]
+    assert second != first
+    folder = Path(worker.dir)
+    assert f"colorplug worker {second} listening" in (folder / "worker.log").read_text()
+    assert f"colorplug worker {first} listening" in (folder / "worker.log.1").read_text()

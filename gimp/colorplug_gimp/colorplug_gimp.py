@@ -92,6 +92,24 @@ def worker_dir():
         return fresh
 
 
+#: Logs of earlier workers kept beside worker.log (worker.log.1 is the one before), so the
+#: log a "stopped in the middle" message names survives the next start.
+KEPT_LOGS = 3
+
+
+def _keep_old_logs(log_path):
+    """worker.log -> worker.log.1 -> ... -> worker.log.KEPT_LOGS (the oldest is dropped)."""
+    for i in range(KEPT_LOGS - 1, 0, -1):
+        try:
+            os.replace("%s.%d" % (log_path, i), "%s.%d" % (log_path, i + 1))
+        except OSError:
+            pass
+    try:
+        os.replace(log_path, log_path + ".1")
+    except OSError:
+        pass
+
+
 class _Lock:
     def __init__(self, path):
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -145,6 +163,7 @@ class Worker:
             cmd = self.python + ["-m", "colorplug.gimp_bridge", "--serve", self.dir]
             self.log("starting the colorplug worker: %s" % " ".join(shlex.quote(c) for c in cmd))
             log_path = os.path.join(self.dir, "worker.log")
+            _keep_old_logs(log_path)
             logfd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
                             | os.O_CLOEXEC, 0o600)
             try:
