@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import sys
 from importlib import resources
@@ -42,20 +41,55 @@ def plugin_source() -> Path:
 
 
 def install(gimp_dir: Path | None = None, python: list[str] | None = None) -> Path:
-    """Copy the plug-in into GIMP's plug-ins folder and record the Python to call."""
-    folder = (gimp_dir or default_gimp_dir()) / "plug-ins" / PLUGIN
-    folder.mkdir(parents=True, exist_ok=True)
+    """Copy the plug-in into GIMP's plug-ins folder and record the Python to call (both
+    written atomically); a folder that cannot hold it is an OutputError naming it."""
+    from .errors import OutputError
+    from .files import write_bytes_atomic
+
+    base = gimp_dir or default_gimp_dir()
+    folder = base / "plug-ins" / PLUGIN
     target = folder / f"{PLUGIN}.py"
-    shutil.copyfile(plugin_source(), target)
-    target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    (folder / f"{PLUGIN}.json").write_text(
-        json.dumps({"python": python or [sys.executable]}, indent=2) + "\n")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(target, plugin_source().read_bytes(), overwrite=True)
+        target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        write_bytes_atomic(folder / f"{PLUGIN}.json", (json.dumps(
+            {"python": python or [sys.executable]}, indent=2) + "\n").encode(), overwrite=True)
+    except OutputError as exc:
+        raise OutputError(f"--gimp-dir {base}: {exc}") from None
+    except OSError as exc:
+        raise OutputError(f"--gimp-dir {base}: cannot install the plug-in into {folder} "
+                          f"({exc.strerror or exc}); give GIMP's profile folder, one you "
+                          "can write") from None
     return target
 
 
+#: What `install` writes (and Python compiles beside it): all `uninstall` removes.
+INSTALLED = (f"{PLUGIN}.py", f"{PLUGIN}.json")
+
+
 def uninstall(gimp_dir: Path | None = None) -> Path | None:
+    """Remove the files `install` wrote, then the plug-in's folder if that left it empty;
+    anything else in it stays (colorplug deletes only what it provably made)."""
     folder = (gimp_dir or default_gimp_dir()) / "plug-ins" / PLUGIN
-    if folder.exists():
-        shutil.rmtree(folder)
-        return folder
-    return None
+    if not folder.is_dir() or folder.is_symlink():
+        return None
+    removed = False
+    for name in INSTALLED:
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed = True
+    cache = folder / "__pycache__"
+    if cache.is_dir() and not cache.is_symlink():
+        for pyc in cache.glob(f"{PLUGIN}.*.pyc"):
+            pyc.unlink()
+        try:
+            cache.rmdir()
+        except OSError:
+            pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # the user's own files are in it: left alone
+    return folder if removed else None

@@ -362,3 +362,23 @@ def test_a_frame_pattern_with_two_fields_is_a_flag_error(tmp_path, capsys):
                  str(tmp_path / "x_%05d_%s.png")]) == 2
     err = capsys.readouterr().err
     assert "a frame pattern holds one number field" in err and "Traceback" not in err
+
+
+def test_gimp_install_into_a_file_or_a_read_only_folder_is_a_clear_error(tmp_path, capsys):
+    """Issue 27 item 16: raw tracebacks for `gimp install --gimp-dir` a file / read-only."""
+    (tmp_path / "afile").write_text("x")
+    assert main(["gimp", "install", "--gimp-dir", str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err
+    assert "--gimp-dir" in err and "afile" in err and "Traceback" not in err
+
+
+def test_gimp_uninstall_removes_only_what_install_wrote(tmp_path):
+    assert main(["gimp", "install", "--gimp-dir", str(tmp_path)]) == 0
+    folder = tmp_path / "plug-ins" / "colorplug_gimp"
+    (folder / "my_notes.txt").write_text("the user's")
+    assert main(["gimp", "uninstall", "--gimp-dir", str(tmp_path)]) == 0
+    assert [p.name for p in folder.iterdir()] == ["my_notes.txt"]
+    (folder / "my_notes.txt").unlink()
+    assert main(["gimp", "install", "--gimp-dir", str(tmp_path)]) == 0
+    assert main(["gimp", "uninstall", "--gimp-dir", str(tmp_path)]) == 0
+    assert not folder.exists()  # nothing of the user's in it: the folder goes too
