@@ -156,11 +156,17 @@ def sha256_matches(digest: str, expected: str) -> bool:
     return digest.startswith(expected) if len(expected) < 64 else digest == expected
 
 
+def _json_problem(exc: BaseException) -> str:
+    """What went wrong reading JSON, in words (RecursionError says nothing useful)."""
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
 def _manifest_entries(manifest: Path) -> dict[str, Any]:
     try:
         entries = json.loads(manifest.read_text())
-    except (OSError, ValueError) as exc:
-        raise WeightsError(f"cannot read weights manifest {str(manifest)!r}: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise WeightsError(f"cannot read weights manifest {str(manifest)!r}: "
+                           f"{_json_problem(exc)}") from None
     if not isinstance(entries, dict):
         raise WeightsError(f"weights manifest {str(manifest)!r} must be a JSON object mapping "
                            f"file names to {{\"sha256\": ...}}; got a {type(entries).__name__}")
@@ -297,17 +303,17 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             if n > 100_000_000:
                 raise ValueError("implausible header size")
             header = json.loads(fh.read(n))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise WeightsError(f"cannot read weights {str(path)!r}: truncated or corrupt .safetensors file "
-                           f"({exc})") from None
+                           f"({_json_problem(exc)})") from None
     meta = (header.get("__metadata__", {}) or {}) if isinstance(header, dict) else {}
     if META_KEY not in meta:
         return {}
     try:
         parsed = json.loads(meta[META_KEY])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise WeightsError(f"weights {str(path)!r} carry broken colorplug metadata (not JSON: "
-                           f"{exc})") from None
+                           f"{_json_problem(exc)})") from None
     if not isinstance(parsed, dict):
         raise WeightsError(f"weights {str(path)!r} carry broken colorplug metadata (a JSON "
                            f"{type(parsed).__name__}, not an object)")

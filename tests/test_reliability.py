@@ -382,3 +382,16 @@ def test_gimp_uninstall_removes_only_what_install_wrote(tmp_path):
     assert main(["gimp", "install", "--gimp-dir", str(tmp_path)]) == 0
     assert main(["gimp", "uninstall", "--gimp-dir", str(tmp_path)]) == 0
     assert not folder.exists()  # nothing of the user's in it: the folder goes too
+
+
+def test_a_weights_file_with_a_deeply_nested_header_is_a_weights_error(tmp_path):
+    """Issue 27 item 16: a RecursionError escaped."""
+    import struct
+
+    import colorplug
+    from colorplug.errors import WeightsError
+
+    header = b"[" * 100_000
+    (tmp_path / "deep.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(WeightsError, match="nested too deeply"):
+        colorplug.get("autoencoder", weights=tmp_path / "deep.safetensors", device="cpu")
