@@ -395,3 +395,12 @@ def test_a_weights_file_with_a_deeply_nested_header_is_a_weights_error(tmp_path)
     (tmp_path / "deep.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
     with pytest.raises(WeightsError, match="nested too deeply"):
         colorplug.get("autoencoder", weights=tmp_path / "deep.safetensors", device="cpu")
+
+
+@pytest.mark.parametrize("backend", ["fusion", "cgan", "exemplar"])
+def test_a_working_size_no_machine_can_run_is_refused_naming_the_option(backend):
+    """Issue 27 item 16: working_size=100000 ended in 'not enough memory ... 0.0 GB'."""
+    import colorplug
+
+    with pytest.raises(InputError, match="working_size must be .* to 8192; got 100000"):
+        colorplug.get(backend, device="cpu", working_size=100000)

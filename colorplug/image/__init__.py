@@ -19,11 +19,12 @@ from .dtypes import OUTPUT_DTYPES, convert_dtype, finish
 from .find import find_images
 from .intensity import (PERCENTILES, Prepared, intensity_to_unit, prepare,
                         prepare_reference)
-from .resize import resize_map, working_shape
+from .resize import MAX_WORKING_SIZE, check_working_size, resize_map, working_shape
 
 __all__ = [
     "IMAGE_SUFFIXES", "OUTPUT_DTYPES", "PERCENTILES", "Prepared", "convert_dtype",
     "encode_image", "find_images", "finish", "intensity_to_unit", "pil_to_array", "prepare",
     "prepare_reference", "read_image", "resize_map", "to_array", "working_shape",
+    "MAX_WORKING_SIZE", "check_working_size",
     "write_bytes_atomic", "write_image",
 ]

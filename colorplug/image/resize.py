@@ -3,7 +3,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from .intensity import STRIP_PIXELS
+
+#: The largest working size a backend accepts: the network's activations at 8192^2 already
+#: take tens of GB; beyond it a typo (100000) would only end in an out-of-memory error.
+MAX_WORKING_SIZE = 8192
+
+
+def check_working_size(value: object, *, minimum: int, multiple: int = 1) -> int:
+    """`value` as a working size: an int from `minimum` to `MAX_WORKING_SIZE`, a multiple
+    of `multiple`; an InputError naming the option otherwise."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and \
+        minimum <= value <= MAX_WORKING_SIZE and value % multiple == 0
+    if not ok:
+        step = f"a multiple of {multiple}, " if multiple > 1 else "an integer "
+        raise InputError(f"working_size must be {step}from {minimum} to {MAX_WORKING_SIZE}; "
+                         f"got {value!r}")
+    return value  # type: ignore[return-value]
 
 
 def working_shape(height: int, width: int, size: int, *, multiple: int = 1) -> tuple[int, int]:

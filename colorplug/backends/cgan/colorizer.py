@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ... import colour_bins
 from ...device import resolve_device
 from ...errors import InputError
-from ...image import resize_map, working_shape
+from ...image import check_working_size, resize_map, working_shape
 from ...batching import batches_by_shape
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_model
@@ -55,9 +55,7 @@ class CGANColorizer(ChromaColorizer):
             lambda cfg: build_generator(GeneratorConfig(**cfg)), self.device, backend=INFO.name)
         self.cfg = GeneratorConfig(**self.metadata.get("config", {}))
         size = self.cfg.working_size if working_size is None else working_size
-        if not isinstance(size, int) or size < 16:
-            raise InputError(f"working_size must be an integer >= 16; got {working_size!r}")
-        self.working_size = size
+        self.working_size = check_working_size(size, minimum=16)
         self.bins = self.cfg.colour_head == "bins"
         colour_bins.check_decoding_options(temperature, saturation, self.bins, steering)
         self.temperature = self.cfg.temperature if temperature is None else float(temperature)

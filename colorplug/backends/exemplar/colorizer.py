@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from ...device import resolve_device
 from ...errors import BackendError, ColorplugError, InputError, WeightsError
-from ...image import prepare_reference, read_image, resize_map, working_shape
+from ...image import (check_working_size, prepare_reference, read_image, resize_map,
+                      working_shape)
 from ...nnf import upsample_field, warp
 from ...pipeline import ChromaColorizer
 from ...weights import (WeightsEnum, WeightsSpec, load_file, load_into, load_model,
@@ -160,9 +161,7 @@ class ExemplarColorizer(ChromaColorizer):
                  gallery: Any = None, k: int = DEFAULT_K, threshold: float = DEFAULT_THRESHOLD,
                  descriptor_weights: Any = None, **options: Any) -> None:
         super().__init__(**options)
-        if not isinstance(working_size, int) or working_size < 64:
-            raise InputError(f"working_size must be an integer >= 64; got {working_size!r}")
-        self.working_size = working_size
+        self.working_size = check_working_size(working_size, minimum=64)
         self.refine = bool(refine)
         self.k = check_k(k)
         self.threshold = check_threshold(threshold)

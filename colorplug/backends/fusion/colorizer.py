@@ -9,7 +9,7 @@ import torch
 from ... import colour_bins
 from ...device import resolve_device
 from ...errors import InputError
-from ...image import resize_map, working_shape
+from ...image import check_working_size, resize_map, working_shape
 from ...batching import batches_by_shape
 from ...pipeline import ChromaColorizer
 from ...weights import WeightsEnum, WeightsSpec, load_model
@@ -51,10 +51,7 @@ class FusionColorizer(ChromaColorizer):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer; got {batch_size!r}")
         self.batch_size = batch_size
-        if not isinstance(working_size, int) or working_size < 32 or working_size % 8:
-            raise InputError(f"working_size must be a multiple of 8, at least 32; got "
-                             f"{working_size!r}")
-        self.working_size = working_size
+        self.working_size = check_working_size(working_size, minimum=32, multiple=8)
         self.device = resolve_device(device)
         self.model, self.metadata = load_model(
             weights, FusionWeights.DEFAULT.spec, lambda cfg: FusionNet(FusionConfig(**cfg)),
