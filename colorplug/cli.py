@@ -394,8 +394,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         err("eval needs --data (colour photos) or --video (a clip)")
         return 2
     if args.out:
-        report = [Path(args.out) / n for n in ("metrics.csv", "metrics.json",
-                                               "contact_sheet.png")]
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():  # found now, not after the whole evaluation
+            err(f"--out {out}: a file, not a folder; give a folder for the report")
+            return 2
+        report = [out / n for n in ("metrics.csv", "metrics.json", "contact_sheet.png")]
         taken = [p for p in report if p.exists()]
         if taken and not args.overwrite:
             for p in taken:
@@ -404,7 +407,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return 1
     names = None
     if args.list:
-        names = {line.strip() for line in Path(args.list).read_text().splitlines() if line.strip()}
+        try:
+            text = Path(args.list).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            err(f"--list {args.list}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+            return 2
+        names = {line.strip() for line in text.splitlines() if line.strip()}
     if args.split:
         from .train.split import parse_split_spec
 
@@ -421,8 +429,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.reference_pairs:
         import csv
 
-        with open(args.reference_pairs, newline="") as fh:
-            pairs = [row for row in csv.reader(fh) if row and row[0] != "image"]
+        try:
+            with open(args.reference_pairs, newline="") as fh:
+                pairs = [row for row in csv.reader(fh) if row and row[0] != "image"]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            err(f"--reference-pairs {args.reference_pairs}: cannot read it "
+                f"({getattr(exc, 'strerror', None) or exc})")
+            return 2
+        wrong = [i for i, row in enumerate(pairs, 1) if len(row) != 2]
+        if wrong:
+            err(f"--reference-pairs {args.reference_pairs}: each row holds two columns, "
+                f"image,reference; row {wrong[0]} holds {len(pairs[wrong[0] - 1])}")
+            return 2
         references = {Path(img).name: read_image(ref) for img, ref in pairs}
     bar = tqdm(total=len(photos) * len(backends), desc="eval", disable=args.quiet)
 

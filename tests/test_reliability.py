@@ -404,3 +404,23 @@ def test_a_working_size_no_machine_can_run_is_refused_naming_the_option(backend)
 
     with pytest.raises(InputError, match="working_size must be .* to 8192; got 100000"):
         colorplug.get(backend, device="cpu", working_size=100000)
+
+
+def test_eval_flags_that_cannot_work_are_refused_before_any_work(tmp_path, capsys):
+    """Issue 27 item 16: a missing --list, a 3-column --reference-pairs and --out naming a
+    file gave tracebacks, the last only after the whole evaluation."""
+    from colorplug.image import write_image
+
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[..., 1] = 150
+    write_image(tmp_path / "photos" / "a.png", rgb)
+    base = ["eval", "--data", str(tmp_path / "photos"), "--backend", "gray", "--quiet"]
+    assert main(base + ["--list", str(tmp_path / "missing.txt")]) == 2
+    assert "--list" in capsys.readouterr().err
+    (tmp_path / "pairs.csv").write_text("a.png,ref.png,extra\n")
+    assert main(base + ["--reference-pairs", str(tmp_path / "pairs.csv")]) == 2
+    assert "two columns" in capsys.readouterr().err
+    (tmp_path / "report").write_text("a file")
+    assert main(base + ["--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "a file, not a folder" in err and "Traceback" not in err
