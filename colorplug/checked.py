@@ -38,7 +38,7 @@ def input_hw(image: Any) -> tuple[int, int] | None:
 def input_has_alpha(image: Any) -> bool | None:
     """Whether an input carries an alpha channel (its result must too); None if unknown."""
     if hasattr(image, "getbands") and hasattr(image, "mode"):  # PIL
-        return image.mode in ("RGBA", "LA", "PA") or (
+        return image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or (
             image.mode == "P" and "transparency" in getattr(image, "info", {}))
     shape = getattr(image, "shape", None)
     if shape is None:

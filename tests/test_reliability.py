@@ -424,3 +424,21 @@ def test_eval_flags_that_cannot_work_are_refused_before_any_work(tmp_path, capsy
     assert main(base + ["--out", str(tmp_path / "report")]) == 2
     err = capsys.readouterr().err
     assert "--out" in err and "a file, not a folder" in err and "Traceback" not in err
+
+
+def test_meta_and_sparse_tensors_and_pil_la_images():
+    """Issue 27 item 16: raw errors (BackendError wrapping NotImplementedError / TypeError /
+    ValueError) for these inputs."""
+    import torch
+    from PIL import Image
+
+    import colorplug
+
+    gray = colorplug.get("gray")
+    with pytest.raises(InputError, match="meta tensor holds no data"):
+        gray.colorize(torch.empty(4, 4, device="meta"))
+    dense = torch.arange(16, dtype=torch.uint8).reshape(4, 4)
+    assert np.array_equal(gray.colorize(dense.to_sparse()), gray.colorize(dense))
+    la = Image.new("La", (4, 3), (90, 255))
+    out = gray.colorize(la)
+    assert out.shape == (3, 4, 4) and (out[..., 3] == 255).all()  # alpha kept

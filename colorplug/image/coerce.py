@@ -18,6 +18,11 @@ def _is_torch(obj: Any) -> bool:
 
 
 def _torch_to_numpy(tensor: Any) -> np.ndarray:
+    if getattr(tensor, "is_meta", False):
+        raise InputError("a meta tensor holds no data (only its shape): materialise it, "
+                         "e.g. torch.empty_like(t, device='cpu'), and fill it first")
+    if str(getattr(tensor, "layout", "torch.strided")) != "torch.strided":
+        tensor = tensor.to_dense()  # sparse images: the same pixels, densely
     tensor = tensor.detach().cpu()
     if str(tensor.dtype) == "torch.bfloat16":
         tensor = tensor.float()  # numpy has no bfloat16
@@ -96,6 +101,10 @@ def pil_to_array(img: Any) -> np.ndarray:
         return np.asarray(img)
     if mode == "1":
         return np.asarray(img.convert("L"))
+    if mode == "La":  # premultiplied alpha: Pillow converts it only to LA
+        img, mode = img.convert("LA"), "LA"
+    if mode == "RGBa":  # premultiplied alpha
+        return np.asarray(img.convert("RGBA"))
     if mode in ("LA", "PA") or (mode == "P" and "transparency" in img.info):
         return np.asarray(img.convert("RGBA"))
     return np.asarray(img.convert("RGB"))
