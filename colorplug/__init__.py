@@ -72,7 +72,7 @@ def colorize(image: Any, backend: str | None = None, *, reference: Any = None,
 
 def colorize_batch(images: Sequence[Any], backend: str | None = None, *,
                    reference: Any = None, **options: Any) -> list[np.ndarray]:
-    """Colorize many images with one backend; the same results as one by one."""
+    """Colorize many images with one backend; the results of one by one within 1/255."""
     return get(backend, **options).colorize_batch(images, reference=reference)
 
 

@@ -172,7 +172,8 @@ class ChromaColorizer(ABC):
 
     def colorize_batch(self, images: Sequence[Any], *, reference: Any = None,
                        hints: Any = None) -> list[np.ndarray]:
-        """Colorize many images with one reference; equal to one-by-one results."""
+        """Colorize many images with one reference; one-by-one results within 1/255 (the
+        network runs batched, whose float sums can round a value one level apart)."""
         return [finish() for finish in self.colorize_batch_deferred(images, reference=reference,
                                                                     hints=hints)]
 
