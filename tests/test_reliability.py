@@ -442,3 +442,24 @@ def test_meta_and_sparse_tensors_and_pil_la_images():
     la = Image.new("La", (4, 3), (90, 255))
     out = gray.colorize(la)
     assert out.shape == (3, 4, 4) and (out[..., 3] == 255).all()  # alpha kept
+
+
+@pytest.mark.parametrize("taken", ["folder named x.mp4", "file named frames"])
+def test_a_video_output_name_already_taken_is_refused_before_the_work(tmp_path, capsys, taken):
+    """Issue 27 item 16: -o naming a folder x.mp4 or an existing suffix-less file failed
+    only after the whole clip, leaving its work folder behind."""
+    pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
+    from tests.test_video_io import make_clip
+
+    make_clip(tmp_path / "in.mp4", n=6, audio=False)
+    if taken.startswith("folder"):
+        out = tmp_path / "x.mp4"
+        out.mkdir()
+    else:
+        out = tmp_path / "frames"
+        out.write_text("the user's file")
+    assert main(["colorize", "-b", "gray", str(tmp_path / "in.mp4"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"-o {out}" in err and "exists" in err and "Traceback" not in err
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["in.mp4", out.name])  # no work folder, nothing else

@@ -90,11 +90,17 @@ def _target(args: argparse.Namespace) -> tuple[str, Path]:
                             f"({', '.join(sorted(IMAGE_SUFFIXES))})")
         return "pattern", out
     if suffix in OUTPUT_FORMATS:
+        if out.is_dir():  # found now, not after the whole clip
+            raise PlanError(f"-o {out}: a folder of that name exists; give a video file "
+                            "name, or a folder name without a video suffix")
         return "video", out
     if suffix and not out.is_dir():
         raise PlanError(f"-o {out}: colorplug writes video as "
                         f"{', '.join(sorted(OUTPUT_FORMATS))}, frames as a pattern such as "
                         "frame_%05d.png, or into a folder (a name without a suffix)")
+    if out.exists() and not out.is_dir():
+        raise PlanError(f"-o {out}: a file of that name exists; frames go into a folder "
+                        "(give a new name), or give a video name such as out.mp4")
     return "folder", out
 
 
