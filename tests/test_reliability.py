@@ -463,3 +463,20 @@ def test_a_video_output_name_already_taken_is_refused_before_the_work(tmp_path, 
     assert f"-o {out}" in err and "exists" in err and "Traceback" not in err
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted(["in.mp4", out.name])  # no work folder, nothing else
+
+
+def test_a_display_rotation_between_quarter_turns_is_said(tmp_path):
+    """Issue 27 item 13: 45 and 135 degrees were rounded to 0 and 180 without a word."""
+    pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
+    from colorplug.video.io import probe
+    from tests.test_video_io import make_clip
+
+    make_clip(tmp_path / "r45.mp4", n=3, audio=False, rotation=45)
+    with pytest.warns(UserWarning, match="display rotation is 45 degrees.*uses 0"):
+        assert probe(tmp_path / "r45.mp4").rotation == 0
+    make_clip(tmp_path / "r90.mp4", n=3, audio=False, rotation=90)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a quarter turn is applied exactly, silently
+        assert probe(tmp_path / "r90.mp4").rotation == 90

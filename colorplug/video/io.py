@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -137,15 +138,21 @@ def _decode_error(path: Path, exc: Exception, where: str = "") -> InputError:
     return VideoReadError(f"{path}: not a readable video{where} ({why})")
 
 
-def _rotation(frame: Any, stream: Any) -> int:
-    """Counter-clockwise degrees (a multiple of 90) that make a frame upright."""
+def _rotation(frame: Any, stream: Any, path: Path | None = None) -> int:
+    """Counter-clockwise degrees (a multiple of 90) that make a frame upright; a display
+    rotation between multiples of 90 is rounded to the nearest one, with a warning."""
     angle = getattr(frame, "rotation", None)
     if not angle:
         try:  # files tagged the old way (stream metadata rotate=, clockwise)
             angle = -int(stream.metadata.get("rotate", 0))
         except ValueError:
             angle = 0
-    return int(round(angle / 90.0)) * 90 % 360
+    turned = int(round(angle / 90.0)) * 90 % 360
+    if (angle - turned) % 360:
+        warnings.warn(f"{path or 'the video'}: its display rotation is {angle:g} degrees; "
+                      f"colorplug turns frames by multiples of 90 degrees and uses {turned}",
+                      stacklevel=3)
+    return turned
 
 
 def _stream_seconds(stream: Any) -> float | None:
@@ -180,7 +187,7 @@ def probe(path: str | os.PathLike, *, fps: Fraction | None = None) -> VideoInfo:
             first = next(container.decode(stream), None)
             if first is None:
                 raise VideoReadError(f"{path}: no video frame could be decoded")
-            rotation = _rotation(first, stream)
+            rotation = _rotation(first, stream, path)
             ctx = stream.codec_context
             width, height = first.width, first.height
             sar = stream.sample_aspect_ratio or getattr(ctx, "sample_aspect_ratio", None)
