@@ -304,13 +304,19 @@ def run_scheduled(items: Sequence[Planned], args: argparse.Namespace, *, coloriz
         for item, result in zip(files, compute(*tasks)):
             _record(report, item, result)
     for item in stacks:
-        _run_stack(item, spec, reference, overwrite, compute, report)
+        _run_stack(item, spec, reference, overwrite, compute, report,
+                   allow_huge=args.allow_huge_images)
     return report
 
 
 def _run_stack(item: Planned, spec: Any, reference: Any, overwrite: bool,
-               compute: Callable, report: RunReport) -> None:
+               compute: Callable, report: RunReport, *, allow_huge: bool = False) -> None:
+    from .image.codecs import check_pixel_count
+
     try:
+        planes = open_stack(item.source)  # metadata only: the planes are read lazily
+        check_pixel_count(item.source, int(planes.shape[-2]) * int(planes.shape[-1]),
+                          allow_huge=allow_huge)
         _colorize_stack(item, spec, reference, overwrite, compute)
         report.done += 1
     except FileExistsError:
@@ -395,4 +401,5 @@ def _run_on_client(client: Any, files: list[Planned], stacks: list[Planned],
         return client.gather(futures)
 
     for item in stacks:
-        _run_stack(item, spec, reference, overwrite, compute, report)
+        _run_stack(item, spec, reference, overwrite, compute, report,
+                   allow_huge=args.allow_huge_images)

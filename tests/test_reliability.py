@@ -480,3 +480,18 @@ def test_a_display_rotation_between_quarter_turns_is_said(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a quarter turn is applied exactly, silently
         assert probe(tmp_path / "r90.mp4").rotation == 90
+
+
+def test_a_zarr_stack_whose_planes_are_bombs_is_refused_from_its_metadata(tmp_path, capsys):
+    """Issue 27 item 2, zarr: a plane over the limit is refused before any chunk is read."""
+    zarr = pytest.importorskip("zarr", reason="the dask extra (zarr) is not installed")
+    from colorplug.image.codecs import pixel_limit
+
+    side = int(pixel_limit() ** 0.5) + 100
+    zarr.create_array(str(tmp_path / "big.zarr"), shape=(2, side, side), chunks=(1, 512, 512),
+                      dtype="uint8")  # metadata only: no chunk is written
+    assert main(["colorize", "-b", "gray", str(tmp_path / "big.zarr"), "-o",
+                 str(tmp_path / "out"), "--scheduler", "threads", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "--allow-huge-images" in err and "big.zarr" in err
+    assert not (tmp_path / "out" / "big.zarr").exists()
