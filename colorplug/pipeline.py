@@ -25,7 +25,7 @@ from .protocol import BackendInfo
 STRIP_PIXELS = 1 << 20  # pixels recombined at a time
 
 
-def _axis_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def axis_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source indices and weights of bilinear resampling with half-pixel centres."""
     src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
     src = np.clip(src, 0, n_in - 1)
@@ -46,7 +46,7 @@ class _Upsampler:
         self.planes = [cv2.resize(np.ascontiguousarray(small[..., c]), (out_w, small.shape[0]),
                                   interpolation=cv2.INTER_LINEAR)
                        .reshape(small.shape[0], out_w) for c in range(small.shape[2])]
-        self.y0, self.y1, self.wy = _axis_weights(out_h, small.shape[0])
+        self.y0, self.y1, self.wy = axis_weights(out_h, small.shape[0])
 
     def rows(self, r0: int, r1: int) -> list[np.ndarray]:
         """Channel planes (r1 - r0, W) of rows r0:r1 of the resized map."""
@@ -136,10 +136,10 @@ class ChromaColorizer(ABC):
         """How sure the backend is of each pixel's colour: (H, W) float32 in [0, 1] at the
         input's size, on the backend's own scale (see its `predict_confidence`); what the
         evaluation's "confident colour" share is measured on."""
-        ref = self._reference(reference, stacklevel=3)
+        ref = self.reference_lab(reference, stacklevel=3)
         prepared = prepare(image, intensity_range=self.intensity_range)
         h, w = prepared.lightness.shape
-        with self._memory_errors([image]):
+        with self.memory_errors([image]):
             small = self._checked_confidence(
                 self.predict_confidence([prepared.lightness], reference=ref))
             return np.clip(upsample_rows(small[..., None], h, w, 0, h)[..., 0], 0.0, 1.0)
@@ -185,19 +185,19 @@ class ChromaColorizer(ABC):
         images = list(images)
         if not images:
             raise InputError("no images given (empty list)")
-        with self._memory_errors(images):
+        with self.memory_errors(images):
             pending = self._predict_batch(images, reference, hints)
 
         def finisher(prepared: Prepared, ab: np.ndarray, image: Any) -> Callable[[], np.ndarray]:
             def finish() -> np.ndarray:
-                with self._memory_errors([image]):
+                with self.memory_errors([image]):
                     return recombine(prepared.lightness, ab, prepared.alpha, self.output_dtype)
             return finish
 
         return [finisher(p, ab, im) for (p, ab), im in zip(pending, images)]
 
     @contextlib.contextmanager
-    def _memory_errors(self, images: list[Any]):
+    def memory_errors(self, images: list[Any]):
         """MemoryError (numpy) and torch's allocator failures -> ResourceError."""
         try:
             yield
@@ -224,8 +224,8 @@ class ChromaColorizer(ABC):
 
     def _predict_batch(self, images: list[Any], reference: Any, hints: Any
                        ) -> list[tuple[Prepared, np.ndarray]]:
-        ref = self._reference(reference)
-        hints = self._hints(hints)
+        ref = self.reference_lab(reference)
+        hints = self.checked_hints(hints)
         prepared: list[Prepared] = [
             prepare(im, intensity_range=self.intensity_range,
                     what="image" if len(images) == 1 else f"image {i}")
@@ -240,10 +240,10 @@ class ChromaColorizer(ABC):
                     "the colours with a reference or hints"), stacklevel=4)
         chroma = self.predict_chroma([p.lightness for p in prepared], reference=ref,
                                      hints=hints)
-        chroma = self._checked_chroma(chroma, len(prepared))
+        chroma = self.checked_chroma(chroma, len(prepared))
         return list(zip(prepared, chroma))
 
-    def _checked_chroma(self, chroma: Any, count: int) -> list[np.ndarray]:
+    def checked_chroma(self, chroma: Any, count: int) -> list[np.ndarray]:
         """predict_chroma's result must be `count` finite (h, w, 2) maps; a NaN or inf is a
         broken model or weights, never an image."""
         try:
@@ -267,7 +267,9 @@ class ChromaColorizer(ABC):
         return maps
 
     # -- helpers -------------------------------------------------------------------
-    def _reference(self, reference: Any, stacklevel: int = 4) -> np.ndarray | None:
+    def reference_lab(self, reference: Any, stacklevel: int = 4) -> np.ndarray | None:
+        """A colour reference as Lab for `predict_chroma` (checked, required or ignored as
+        the backend's info says); hosts that call `predict_chroma` themselves use it."""
         if reference is None:
             if self.info.needs_reference:
                 raise MissingReferenceError(
@@ -285,10 +287,11 @@ class ChromaColorizer(ABC):
     def prepare_reference(self, reference: Any) -> "PreparedReference | None":
         """Check and convert a reference once, for many `colorize` calls (a stack's planes):
         pass the result as ``reference=``."""
-        lab = self._reference(reference)
+        lab = self.reference_lab(reference)
         return None if lab is None else PreparedReference(lab)
 
-    def _hints(self, hints: Any) -> Any:
+    def checked_hints(self, hints: Any) -> Any:
+        """Hints as `predict_chroma` takes them (required or ignored as the info says)."""
         if hints is None and self.info.needs_hints:
             raise MissingHintsError(f"backend {self.info.name!r} needs colour hints: pass "
                                     "hints=... (CLI: --hints FILE)")

@@ -10,7 +10,9 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, Pus
 
 import colorplug
 
-from ._core import colorize_stack, colorize_time, plane_shape
+from . import _core
+from ._core import (colorize_multiscale, colorize_stack, colorize_time, multiscale_steps,
+                    plane_shape, with_pyramid)
 from ._hints import PlaneHints
 from ._messages import napari_message
 from colorplug.gl_guard import preload_triton
@@ -20,8 +22,16 @@ if TYPE_CHECKING:
 
 SYNC_ENV = "COLORPLUG_NAPARI_SYNC"  # "1": run in the calling thread (tests, debugging)
 DEVICES = ["auto", "cpu", "cuda"]
+REFERENCE_PIXELS = 2048 * 2048  # a multiscale reference: its largest level up to this size
 RESULT_OF = "colorplug_result_of"  # a result layer's metadata key: id() of its source layer
 TEMPORAL = ["flow", "exemplar", "off"]  # colorplug.video modes, most useful first
+
+
+def levels_of(layer: Any) -> list[Any]:
+    """A layer's data as a list of levels, full resolution first (one for a plain layer)."""
+    if getattr(layer, "multiscale", False):
+        return [layer.data[i] for i in range(len(layer.data))]
+    return [layer.data]
 
 
 def size_option(info: Any) -> tuple[str, int] | None:
@@ -168,11 +178,17 @@ class ColorizeWidget(Container):
             raise colorplug.UnknownBackendError(f"no backend selected (available: "
                                                 f"{', '.join(self._infos) or 'none'})")
         rgb = bool(layer.rgb)
-        lead, (h, w) = plane_shape(layer.data, rgb)
+        levels = levels_of(layer)
+        multiscale = bool(getattr(layer, "multiscale", False))
+        # a multiscale layer: its full-resolution level (data coordinates are level 0's)
+        lead, (h, w) = plane_shape(levels[0], rgb)
         reference = hints = None
         if info.accepts_reference and self.reference.value is not None:
             ref = self.reference.value
-            data = ref.data
+            ref_levels = levels_of(ref)  # colours, not detail: a level of moderate size
+            data = next((lv for lv in ref_levels
+                         if int(np.prod(lv.shape[-3:-1] if ref.rgb else lv.shape[-2:]))
+                         <= REFERENCE_PIXELS), ref_levels[-1])
             lead_ref = data.ndim - (3 if ref.rgb else 2)
             reference = np.asarray(data[(0,) * lead_ref]) if lead_ref > 0 else np.asarray(data)
             if not ref.rgb:
@@ -185,6 +201,15 @@ class ColorizeWidget(Container):
         if getattr(info, "needs_hints", False) and self.hints.value is None:
             raise colorplug.MissingHintsError(f"backend {name!r} needs colour hints")
         if info.supports_hints and self.hints.value is not None:
+            if getattr(self.hints.value, "multiscale", False):
+                raise colorplug.InputError(f"the hints layer {self.hints.value.name!r} is "
+                                           "multiscale: paint hints on a Points, Shapes or "
+                                           "Labels layer")
+            if multiscale and h * w > _core.PLANE_PIXELS:
+                # hints are full-resolution maps: such a plane cannot go in tiles
+                raise colorplug.InputError(
+                    f"colour hints work on planes up to {_core.PLANE_PIXELS} pixels; the layer "
+                    f"{layer.name!r} has {w}x{h} planes at full resolution: clear Hints")
             hints = PlaneHints(self.hints.value, layer, (h, w), self.viewer.dims.point)
             if hints.gray:
                 from napari.utils.notifications import show_warning
@@ -214,13 +239,19 @@ class ColorizeWidget(Container):
             options["gallery"] = folder
         if not rgb:  # what the user sees is what gets colorized
             options["intensity_range"] = tuple(float(v) for v in layer.contrast_limits)
+        total = int(np.prod(lead)) if lead else 1
+        if multiscale:  # one step per plane or tile, and per plane of each lower level
+            total = multiscale_steps([lv.shape for lv in levels], rgb, tiles=not time)
         return {"layer": layer, "backend": name, "rgb": rgb, "reference": reference,
                 "hints": hints, "temporal": self.temporal.value if time else None,
-                "options": options, "total": int(np.prod(lead)) if lead else 1}
+                "options": options, "total": total,
+                "levels": levels if multiscale else None}
 
     def _job(self, req: dict[str, Any]):
         """Generator run by the worker: ("loading", backend) first, then ("plane", n) after
-        each plane; returns the result (or a _Failure)."""
+        each plane (for a multiscale layer: each plane or tile, and each plane of the lower
+        levels, n counting steps); returns the result, a list of levels for a multiscale
+        layer (or a _Failure)."""
         try:
             yield ("loading", req["backend"])
             colorizer = self._colorizer(req["backend"], req["options"])
@@ -228,11 +259,19 @@ class ColorizeWidget(Container):
             if req["hints"] is not None:  # planes without hints stay gray, not an error
                 unhinted = self._colorizer("gray", {k: v for k, v in req["options"].items()
                                                     if k == "intensity_range"})
+            levels = req.get("levels")
             if req.get("temporal"):
                 planes = colorize_time(
-                    req["layer"].data, colorizer, rgb=req["rgb"], temporal=req["temporal"],
+                    req["layer"].data if levels is None else levels[0], colorizer,
+                    rgb=req["rgb"], temporal=req["temporal"],
                     references=[] if req["reference"] is None else [req["reference"]],
                     device=req["options"]["device"])
+                if levels is not None:
+                    planes = with_pyramid(planes, [lv.shape for lv in levels], req["rgb"])
+            elif levels is not None:
+                planes = colorize_multiscale(
+                    levels, colorizer, rgb=req["rgb"], reference=req["reference"],
+                    hints=req["hints"], unhinted=unhinted)
             else:
                 planes = colorize_stack(
                     req["layer"].data, colorizer, rgb=req["rgb"], reference=req["reference"],
@@ -267,16 +306,19 @@ class ColorizeWidget(Container):
         return colorizer
 
     def _on_stage(self, req: dict[str, Any], pbar: Any, stage: tuple) -> None:
-        """Progress on the main thread: a "loading model" step, then one step per plane."""
+        """Progress on the main thread: a "loading model" step, then one step per plane (or
+        tile); ("plane", n) says n steps are done, so a plane that needed no tiles may
+        advance several."""
         if self._closed:
             return
         kind, value = stage
         self.stages.append(stage)
         if kind == "loading":
             pbar.set_description(f"loading model ({value})")
+            pbar.update(1)
         else:
             pbar.set_description(f"colorize ({req['backend']})")
-        pbar.update(1)
+            pbar.update(max(0, 1 + int(value) - pbar.n))
 
     def run(self, _event: Any = None) -> None:
         """Start colorizing the chosen layer (in a worker thread unless SYNC_ENV is set)."""
@@ -343,7 +385,8 @@ class ColorizeWidget(Container):
             return
         layer = req["layer"]
         out = self.viewer.add_image(
-            result, rgb=True, name=f"{layer.name} (colorized: {req['backend']}"
+            result, rgb=True, multiscale=req.get("levels") is not None,
+            name=f"{layer.name} (colorized: {req['backend']}"
             + (f", {req['temporal']})" if req.get("temporal") else ")"),
             # the source's whole transform, so the result sits exactly on it
             scale=layer.scale, translate=layer.translate, rotate=layer.rotate,

@@ -700,3 +700,206 @@ def test_the_menu_entry_is_where_the_docs_say(make_napari_viewer):
     assert ours == ["Plugins ▸ Colorize (colorplug)"]
     for doc in ("README.md", "docs/napari.md"):
         assert ours[0] in (REPO / doc).read_text(), doc
+
+
+# ------------------------------------------------------------------ multiscale layers
+def _textured(shape, seed=0, hi=255):
+    """A smooth gradient with noise and a disc: something a model colours unevenly."""
+    rng = np.random.default_rng(seed)
+    h, w = shape[-2:]
+    y, x = np.mgrid[0:h, 0:w]
+    base = x / w * 0.6 + y / h * 0.3 + 0.1 * ((y - h / 2) ** 2 + (x - w / 3) ** 2 < (h / 4) ** 2)
+    img = np.clip(base + rng.normal(0, 0.03, shape), 0, 1)
+    return (img * hi).astype(np.uint8 if hi <= 255 else np.uint16)
+
+
+def _halve(arr, rgb=False):
+    """2x2 area mean over the plane's axes, the last two (a source pyramid's next level),
+    or the two before the channels with ``rgb``."""
+    if rgb:
+        return np.moveaxis(_halve(np.moveaxis(arr, -1, 0)), 0, -1)
+    h, w = arr.shape[-2] // 2 * 2, arr.shape[-1] // 2 * 2
+    a = arr[..., :h, :w].astype(np.float64)
+    return np.rint((a[..., 0::2, 0::2] + a[..., 1::2, 0::2] + a[..., 0::2, 1::2]
+                    + a[..., 1::2, 1::2]) / 4).astype(arr.dtype)
+
+
+def _run_threaded(widget, qtbot):
+    widget.run()
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=120000)
+
+
+def test_a_multiscale_layer_gives_a_multiscale_result(make_napari_viewer, qtbot, errors):
+    """Issue 28 item 5: a pyramid (as OME-Zarr opens in napari) failed with a raw TypeError.
+    Its full-resolution level is colorized (in the worker thread, as users run it) and the
+    result is a pyramid of the same level shapes, on the source's transform."""
+    import colorplug
+
+    da = pytest.importorskip("dask.array")
+    full = _textured((256, 384))
+    levels = [da.from_array(full, chunks=(128, 128)), da.from_array(_halve(full))]
+    viewer = make_napari_viewer()
+    src = viewer.add_image(levels, multiscale=True, name="pyramid", contrast_limits=(20, 230),
+                           scale=(0.5, 0.25), translate=(3.0, 4.0), rotate=15)
+    widget = ColorizeWidget(viewer)
+    widget.image.value = src
+    widget.backend.value = "fusion"
+    widget.device.value = "cpu"
+    _run_threaded(widget, qtbot)
+    assert errors == []
+    out = widget.result_layer
+    assert out is not None and out.multiscale and out.rgb
+    assert out.name == "pyramid (colorized: fusion)"
+    assert [tuple(level.shape) for level in out.data] == [(256, 384, 3), (128, 192, 3)]
+    assert all(level.dtype == np.uint8 for level in out.data)
+    expected = colorplug.get("fusion", device="cpu", working_size=widget.working_size.value,
+                             intensity_range=(20, 230)).colorize(full)
+    diff = np.abs(np.asarray(out.data[0]).astype(int) - expected.astype(int))
+    assert diff.max() <= 1
+    assert chroma(expected).mean() > 2  # fusion gave colour, so the comparison means something
+    # the lower level is the colour result shrunk, not a separate colorization
+    assert np.abs(np.asarray(out.data[1]).astype(int)
+                  - _halve(expected, rgb=True).astype(int)).max() <= 1
+    for part in ("scale", "translate", "rotate"):
+        np.testing.assert_allclose(getattr(out, part), getattr(src, part), err_msg=part)
+    np.testing.assert_allclose(out.affine.affine_matrix, src.affine.affine_matrix)
+    assert [layer.name for layer in viewer.layers] == ["pyramid", "pyramid (colorized: fusion)"]
+
+
+def test_a_multiscale_stack_is_colorized_plane_by_plane(make_napari_viewer, qtbot, errors):
+    """A 2-plane multiscale stack (uint16, contrast limits set): one progress step per plane
+    of each level, each plane of level 0 read once; level 0 equals colorizing each plane,
+    level 1 is it shrunk."""
+    import colorplug
+
+    da = pytest.importorskip("dask.array")
+    reads: list[tuple] = []
+
+    def load(block, block_info=None):
+        reads.append(block_info[0]["chunk-location"])
+        return block
+
+    full = np.stack([_textured((96, 128), seed=s, hi=4000) for s in (1, 2)])
+    level0 = da.from_array(full, chunks=(1, 96, 128)).map_blocks(load, dtype=full.dtype)
+    viewer = make_napari_viewer()
+    src = viewer.add_image([level0, da.from_array(_halve(full))], multiscale=True,
+                           name="zpyr", contrast_limits=(500, 3500))
+    widget = ColorizeWidget(viewer)
+    widget.image.value = src
+    widget.backend.value = "gray"
+    reads.clear()
+    stages: list = []
+    widget.run()
+    widget.worker.yielded.connect(stages.append)
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=60000)
+    assert errors == []
+    out = widget.result_layer
+    assert out.multiscale
+    assert [tuple(level.shape) for level in out.data] == [(2, 96, 128, 3), (2, 48, 64, 3)]
+    gray = colorplug.get("gray", intensity_range=(500, 3500))
+    for z in range(2):
+        expected = gray.colorize(full[z])
+        assert np.abs(np.asarray(out.data[0][z]).astype(int) - expected.astype(int)).max() <= 1
+    assert np.abs(np.asarray(out.data[1]).astype(int)
+                  - _halve(np.asarray(out.data[0]), rgb=True).astype(int)).max() <= 1
+    assert sorted(reads) == [(0, 0, 0), (1, 0, 0)]  # each plane once, never all at once
+    assert [s for s in stages if s[0] == "plane"] == [("plane", n) for n in (1, 2, 3, 4)]
+    assert src.contrast_limits == [500, 3500]
+
+
+# A chroma that varies across the whole plane: tiles that each predicted their own colours
+# would show seams; tiles that share one prediction give the whole plane's result.
+GRADIENT_PLUGIN = '''
+import numpy as np, colorplug
+from colorplug.pipeline import ChromaColorizer
+SEEN = []
+INFO = colorplug.BackendInfo(name="gradient", description="test: a*b* ramps over the plane")
+class Gradient(ChromaColorizer):
+    info = INFO
+    def predict_chroma(self, lightness, *, reference, hints):
+        SEEN.extend(l.shape for l in lightness)
+        y, x = np.mgrid[0:5, 0:7].astype(np.float32)
+        return [np.stack([x * 8 - 24, y * 10 - 20], -1) for _ in lightness]
+@colorplug.hookimpl
+def colorplug_register_colorizers(register):
+    register("gradient", lambda weights=None, device="auto", **o: Gradient(**o), INFO)
+'''
+
+
+class _Level:
+    """A read-only array-like that records each read and refuses to be loaded whole."""
+
+    def __init__(self, data, reads):
+        self._data, self.reads = data, reads
+        self.shape, self.dtype, self.ndim = data.shape, data.dtype, data.ndim
+
+    def __getitem__(self, idx):
+        part = self._data[idx]
+        self.reads.append(part.shape)
+        return part
+
+    def __array__(self, *a, **k):
+        raise AssertionError("the whole level was loaded")
+
+
+def test_large_multiscale_planes_go_in_tiles_with_one_chroma(monkeypatch, make_plugin):
+    """Planes over the whole-plane budget: read in tiles, never whole; chroma predicted once
+    per plane from a shrunk lightness overview, recombined tile by tile with full-resolution
+    lightness, so the result is the whole plane's (no seams) up to one level."""
+    import sys
+
+    import colorplug
+    from napari_colorize import _core
+
+    make_plugin("colorplug-gradient", {"gradient": "cp_test_gradient"},
+                {"cp_test_gradient": GRADIENT_PLUGIN})
+    monkeypatch.setattr(_core, "PLANE_PIXELS", 64 * 64)
+    monkeypatch.setattr(_core, "TILE", 64)
+    monkeypatch.setattr(_core, "OVERVIEW", 100)
+    full = np.stack([_textured((150, 200), seed=s, hi=4000) for s in (3, 4)])
+    reads: list = []
+    levels = [_Level(full, reads), _Level(_halve(full), [])]
+    colorizer = colorplug.get("gradient", intensity_range=(300, 3700))
+    steps = list(_core.colorize_multiscale(levels, colorizer, rgb=False))
+    total = _core.multiscale_steps([lv.shape for lv in levels], rgb=False)
+    assert [s[0] for s in steps] == list(range(1, total + 1)) + [total]
+    assert all(s[1] == total for s in steps)
+    result = steps[-1][2]
+    assert [r.shape for r in result] == [(2, 150, 200, 3), (2, 75, 100, 3)]
+    assert max(r[-2] * r[-1] for r in reads) <= 64 * 64  # tiles, never a whole plane
+    assert sys.modules["cp_test_gradient"].SEEN == [(75, 100), (75, 100)]  # one overview each
+    for z in range(2):
+        expected = colorizer.colorize(full[z])
+        assert np.abs(result[0][z].astype(int) - expected.astype(int)).max() <= 1
+    assert np.abs(result[1].astype(int) - _halve(result[0], rgb=True).astype(int)).max() <= 1
+
+
+def test_hints_on_a_multiscale_stack(make_napari_viewer, qtbot, errors, notices, make_plugin,
+                                     monkeypatch):
+    """Points hints reach the hinted plane of a multiscale stack (level-0 coordinates);
+    on planes too large to go whole, hints are a clear notification, not a crash."""
+    from napari_colorize import _core
+
+    make_plugin("colorplug-hintmap", {"hintmap": "cp_test_hintmap4"},
+                {"cp_test_hintmap4": HINT_PLUGIN})
+    full = np.full((3, 40, 60), 128, np.uint8)
+    viewer = make_napari_viewer()
+    stack = viewer.add_image([full, full[:, ::2, ::2]], multiscale=True, name="mstack",
+                             contrast_limits=(0, 255))
+    points = viewer.add_points([[1, 10, 20]], name="marks", face_color="red", size=2)
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "hintmap"
+    widget.image.value = stack
+    widget.hints.value = points
+    _run_threaded(widget, qtbot)
+    assert not errors and not notices
+    out = widget.result_layer
+    assert out.multiscale and [tuple(lv.shape) for lv in out.data] == [(3, 40, 60, 3),
+                                                                       (3, 20, 30, 3)]
+    level0 = np.asarray(out.data[0])
+    assert color.rgb_to_lab(level0[1, 10, 20] / 255.0)[1] > 30  # red where hinted
+    assert chroma(level0[0]).max() < 2 and chroma(level0[2]).max() < 2
+    monkeypatch.setattr(_core, "PLANE_PIXELS", 30 * 30)
+    widget.result_layer = None
+    widget.run()
+    assert "clear Hints" in errors[-1] and widget.result_layer is None
