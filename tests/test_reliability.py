@@ -495,3 +495,29 @@ def test_a_zarr_stack_whose_planes_are_bombs_is_refused_from_its_metadata(tmp_pa
     err = capsys.readouterr().err
     assert "--allow-huge-images" in err and "big.zarr" in err
     assert not (tmp_path / "out" / "big.zarr").exists()
+
+
+def test_a_monochrome_dicom_with_three_samples_per_pixel_is_named(tmp_path, capsys):
+    """Issue 27 item 16: MONOCHROME with 3 samples per pixel gave a raw error."""
+    _dicom(tmp_path / "bad.dcm", np.zeros((4, 4), np.uint16), SamplesPerPixel=3)
+    assert main(["colorize", "-b", "gray", str(tmp_path / "bad.dcm"), "-o",
+                 str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "SamplesPerPixel 3" in err and "one sample per pixel" in err
+
+
+def test_dicom_out_with_a_malformed_pixel_spacing_is_written_without_it(tmp_path, capsys):
+    """Issue 27 item 16: --dicom-out with a bad PixelSpacing gave a raw traceback."""
+    _dicom(tmp_path / "ct.dcm", np.arange(64, dtype=np.uint16).reshape(8, 8))
+    data = (tmp_path / "ct.dcm").read_bytes()
+    field = b"\x28\x00\x30\x00DS"  # (0028,0030) PixelSpacing, DS
+    at = data.index(field)
+    length = int.from_bytes(data[at + 6:at + 8], "little")
+    (tmp_path / "ct.dcm").write_bytes(data[:at + 8] + b"a" * length + data[at + 8 + length:])
+    code = main(["colorize", "-b", "gray", str(tmp_path / "ct.dcm"), "-o",
+                 str(tmp_path / "out.dcm"), "--dicom-out"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "warning:" in err and "PixelSpacing" in err and "not copied" in err
+    written = pydicom.dcmread(tmp_path / "out.dcm")
+    assert written.PhotometricInterpretation == "RGB" and "PixelSpacing" not in written

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,12 @@ def read_dicom(path: str | Path, *, allow_huge: bool = False) -> Planes:
         raise InputError(f"cannot read {str(path)!r}: not a readable DICOM image ({exc})"
                          ) from None
     check_pixel_count(path, _dicom_pixel_count(ds, path), allow_huge=allow_huge)
+    kind = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    samples = _number(getattr(ds, "SamplesPerPixel", 1) or 1, "SamplesPerPixel", path)
+    if kind.startswith("MONOCHROME") and samples != 1:
+        raise InputError(f"{str(path)!r}: DICOM {kind} with SamplesPerPixel {samples:g}; a "
+                         "MONOCHROME image has one sample per pixel (the header contradicts "
+                         "itself)")
     try:
         ds = pydicom.dcmread(path)
         raw = ds.pixel_array
@@ -253,7 +260,11 @@ def encode_secondary_capture(rgb: np.ndarray, planes: Planes) -> bytes:
     ds.file_meta = meta
     for tag in _COPIED_TAGS:
         if tag in src:
-            setattr(ds, tag, src.data_element(tag).value)
+            try:
+                setattr(ds, tag, src.data_element(tag).value)
+            except Exception as exc:  # noqa: BLE001 - pydicom refuses a malformed value
+                warnings.warn(f"DICOM field {tag} of the source is not valid ({exc}); it was "
+                              "not copied into the Secondary Capture", stacklevel=2)
     ds.SOPClassUID = SECONDARY_CAPTURE
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.SeriesInstanceUID = generate_uid()
