@@ -394,14 +394,40 @@ def load_model(weights: Any, default: WeightsSpec | None, build: Callable[[dict]
     config = meta.get("config", {})
     if not isinstance(config, dict):
         raise WeightsError(f"weights {source}: metadata 'config' must be an object")
+    _check_config_fits(build, config, state, source)
     try:
         model = build(config)
     except (TypeError, ValueError, KeyError) as exc:
         raise WeightsError(f"weights {source} hold a configuration this {backend or ''} model "
                            f"does not take ({exc}); they were made for another model") from None
+    except (RuntimeError, MemoryError, OverflowError) as exc:
+        raise WeightsError(f"weights {source}: the network their configuration describes "
+                           f"cannot be built here ({exc})") from None
     load_into(model, state, source=source)
     meta = {**meta, "weights_file": str(resolved.path)}
     return model.eval().to(device), meta
+
+
+def _check_config_fits(build: Callable[[dict], Any], config: dict, state: dict[str, Any],
+                       source: str) -> None:
+    """Build the network on PyTorch's meta device (shapes only, no memory) first, so a
+    configuration that describes a network far larger than the file's tensors is a
+    WeightsError before anything is allocated (smaller mismatches are named key by key by
+    the strict load). A network that cannot be built on the meta device is left to the
+    real build."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            skeleton = build(config)
+        wanted = sum(int(v.numel()) for v in skeleton.state_dict().values())
+    except Exception:  # noqa: BLE001 - reported by the real build, in its words
+        return
+    held = sum(int(getattr(v, "numel", lambda: 0)()) for v in state.values())
+    if wanted > 4 * held + 10_000_000:
+        raise WeightsError(f"weights {source}: their configuration describes a network of "
+                           f"{wanted:,} values, but the file holds {held:,}; the metadata does "
+                           "not belong to these tensors")
 
 
 def read_torch_state(path: str | os.PathLike, what: str) -> dict[str, Any]:

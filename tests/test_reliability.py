@@ -521,3 +521,23 @@ def test_dicom_out_with_a_malformed_pixel_spacing_is_written_without_it(tmp_path
     assert "warning:" in err and "PixelSpacing" in err and "not copied" in err
     written = pydicom.dcmread(tmp_path / "out.dcm")
     assert written.PhotometricInterpretation == "RGB" and "PixelSpacing" not in written
+
+
+def test_weights_whose_config_describes_a_huge_network_are_refused_before_allocating(tmp_path):
+    """Issue 27 item 16: a config too large to allocate ended in a RuntimeError."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    import colorplug
+    from colorplug import weights as wts
+    from colorplug.backends.autoencoder.colorizer import AutoencoderWeights
+    from colorplug.errors import WeightsError
+
+    shipped = wts.resolve(None, AutoencoderWeights.DEFAULT.spec).path
+    meta = wts.read_metadata(shipped)
+    meta["config"] = {**meta.get("config", {}), "latent": 2 ** 40}
+    save_file(load_file(shipped), tmp_path / "huge.safetensors",
+              metadata={"colorplug": json.dumps(meta)})
+    with pytest.raises(WeightsError, match="does not belong to these tensors"):
+        colorplug.get("autoencoder", weights=tmp_path / "huge.safetensors", device="cpu")
