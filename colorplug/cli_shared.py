@@ -72,7 +72,9 @@ def colorize_planes(colorizer, item, planes, args: argparse.Namespace, reference
     rgb = np.stack(colorizer.colorize_batch(list(stack), reference=reference, hints=hints))
     if args.dicom_out:
         return medical.encode_secondary_capture(rgb, planes)
-    if len(rgb) == 1 and planes.kind == "dicom":
+    if len(rgb) == 1 and (planes.kind == "dicom" or suffix not in (".tif", ".tiff")):
+        # one plane into an image file: that file's format (an OME-TIFF stack of one
+        # plane into out.png was written as TIFF bytes)
         return encode_image(rgb[0], item.target.suffix)
     return medical.encode_stack(rgb, planes)
 
