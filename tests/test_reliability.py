@@ -541,3 +541,51 @@ def test_weights_whose_config_describes_a_huge_network_are_refused_before_alloca
               metadata={"colorplug": json.dumps(meta)})
     with pytest.raises(WeightsError, match="does not belong to these tensors"):
         colorplug.get("autoencoder", weights=tmp_path / "huge.safetensors", device="cpu")
+
+
+def test_a_corrupt_tiff_never_fails_a_valid_one_read_at_the_same_time(tmp_path):
+    """Found by the CLI fuzz: tifffile's log is process-wide, so a corrupt TIFF decoded in
+    one thread made a valid one decoded in another fail as 'corrupt'."""
+    import threading
+
+    import tifffile
+
+    from colorplug.image import read_image
+
+    tifffile.imwrite(tmp_path / "good.tif", np.zeros((2, 42, 36), np.uint8), ome=True,
+                     metadata={"axes": "ZYX"})
+    # the fuzz's case: a 1 x 21 tifffile TIFF cut to 193 of its 277 bytes, which tifffile
+    # reads with a logged "invalid value offset"
+    (tmp_path / "cut.tif").write_bytes(bytes.fromhex(
+        "49492a00080000000e000001040001000000150000000101040001000000010000000201030001"
+        "000000080000000301030001000000010000000601030001000000010000000e01020013000000"
+        "b60000001101040001000000000100001501030001000000010000001601040001000000010000"
+        "001701040001000000150000001a01050001000000d80000001b01050001000000e00000002801"
+        "03000100000001000000310102000c000000e8000000000000007b227368617065223a205b"))
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        read_image(tmp_path / "cut.tif")
+    failures: list[str] = []
+
+    def read_good() -> None:
+        for _ in range(400):
+            try:
+                read_image(tmp_path / "good.tif")
+            except InputError as exc:
+                failures.append(str(exc))
+
+    def read_cut() -> None:
+        for _ in range(400):
+            try:
+                read_image(tmp_path / "cut.tif")
+            except InputError:
+                pass
+
+    threads = [threading.Thread(target=read_good), threading.Thread(target=read_cut)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    import logging
+
+    assert logging.getLogger("tifffile").propagate  # restored after the last reader

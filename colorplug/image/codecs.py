@@ -62,28 +62,48 @@ def check_pixel_count(path: str | os.PathLike, pixels: int, *, allow_huge: bool)
 
 
 class _Collect(logging.Handler):
+    """tifffile's warnings logged by the thread that made this handler (files are decoded
+    in several threads at once: another file's messages are not this one's)."""
+
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
+
+
+_TIFF_LOG_LOCK = threading.Lock()
+_tiff_log_readers = 0
+_tiff_log_propagate = True
 
 
 @contextlib.contextmanager
 def tiff_problems() -> Iterator[list[str]]:
-    """Collect what tifffile logs while reading (it logs, rather than raises, for a file cut
-    short: pages past the end are dropped and the rest reads as a smaller image). Callers
-    treat any message as a corrupt file, never as a smaller valid one."""
+    """Collect what tifffile logs while this thread reads (it logs, rather than raises,
+    for a file cut short: pages past the end are dropped and the rest reads as a smaller
+    image). Callers treat any message as a corrupt file, never as a smaller valid one.
+    tifffile's logger stops propagating while any thread reads, and is restored after
+    the last one."""
+    global _tiff_log_readers, _tiff_log_propagate
     handler = _Collect()
     logger = logging.getLogger("tifffile")
-    logger.addHandler(handler)
-    propagate, logger.propagate = logger.propagate, False
+    with _TIFF_LOG_LOCK:
+        if _tiff_log_readers == 0:
+            _tiff_log_propagate = logger.propagate
+            logger.propagate = False
+        _tiff_log_readers += 1
+        logger.addHandler(handler)
     try:
         yield handler.messages
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
+        with _TIFF_LOG_LOCK:
+            logger.removeHandler(handler)
+            _tiff_log_readers -= 1
+            if _tiff_log_readers == 0:
+                logger.propagate = _tiff_log_propagate
 
 
 def tiff_pixel_count(source: Any) -> int:
