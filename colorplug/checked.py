@@ -29,10 +29,14 @@ def input_hw(image: Any) -> tuple[int, int] | None:
     if len(shape) == 2:
         return shape
     if len(shape) == 3:
-        channels_first = (type(image).__module__.split(".")[0] == "torch"
-                          and shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4))
-        return shape[1:] if channels_first else shape[:2]
+        return shape[1:] if _channels_first(image, shape) else shape[:2]
     return None
+
+
+def _channels_first(image: Any, shape: tuple[int, ...]) -> bool:
+    """A 3-D torch tensor held (C, H, W), as torch code holds images."""
+    return (type(image).__module__.split(".")[0] == "torch"
+            and shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4))
 
 
 def input_has_alpha(image: Any) -> bool | None:
@@ -47,9 +51,7 @@ def input_has_alpha(image: Any) -> bool | None:
     if len(shape) == 2:
         return False
     if len(shape) == 3:
-        channels_first = (type(image).__module__.split(".")[0] == "torch"
-                          and shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4))
-        return (shape[0] if channels_first else shape[-1]) == 4
+        return (shape[0] if _channels_first(image, shape) else shape[-1]) == 4
     return None
 
 

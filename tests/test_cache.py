@@ -567,7 +567,9 @@ def test_no_download_without_consent_and_one_with_it(reference, server, make_plu
     started = time.monotonic()
     with pytest.raises(colorplug.WeightsError) as refused:
         colorplug.get("tinyremote")
-    assert time.monotonic() - started < 1.0  # at once, not after a timeout
+    # the acceptance: the refusal comes "in under a second" (no connection is tried,
+    # so it is bounded by the registry load, not by any network timeout)
+    assert time.monotonic() - started < 1.0
     message = str(refused.value)
     for part in ("colorplug weights fetch tiny", cache.describe_size(spec.size), "Apache-2.0",
                  spec.url,
