@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from . import __version__
 from .cli_shared import (backend_and_options, colorize_planes, download_answer, err,
                          load_input, parse_range)
-from .errors import ColorplugError
+from .errors import ColorplugError, WeightsError
 from .outputs import ExistingPolicy, PlanError, plan_outputs
 from .runner import run_plan
 
@@ -274,7 +274,18 @@ def cmd_train(argv: Sequence[str]) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("backend")
     p.add_argument("--data", nargs="+", required=True, help="folders or files of colour photos")
-    p.add_argument("--out", required=True, type=Path, help="weights file (.safetensors)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="weights file (.safetensors); optional with --name")
+    p.add_argument("--from", dest="from_weights", default=None, metavar="WEIGHTS",
+                   help="fine-tune from these weights: 'default', a name from `colorplug "
+                   "weights list` (yours included) or a .safetensors file of this backend")
+    p.add_argument("--name", default=None,
+                   help="register the result as your weights NAME (use: -b 'BACKEND?weights="
+                   "NAME', get(BACKEND, weights=NAME); `colorplug weights list` shows it)")
+    p.add_argument("--minutes", type=_bounded(float, 0.0, strict=True), default=None,
+                   help="time budget: stop within a step of it, validate, keep the best")
+    p.add_argument("--val", nargs="+", default=None, metavar="DIR",
+                   help="validation photos from these folders (default: a part of --data)")
     p.add_argument("--epochs", type=_bounded(int, 1), default=10)
     p.add_argument("--batch-size", type=_bounded(int, 1), default=64)
     p.add_argument("--lr", type=_bounded(float, 0.0, strict=True), default=1e-3)
@@ -296,6 +307,13 @@ def cmd_train(argv: Sequence[str]) -> int:
     p.add_argument("--quiet", action="store_true")
     trainer.add_arguments(p)
     args = p.parse_args(argv)
+    problem = _finetune_args_problem(entry.name, args)
+    if problem:
+        p.error(problem)
+    if args.from_weights:
+        from .train.finetune import apply_finetune_defaults
+
+        apply_finetune_defaults(args, {a.split("=")[0] for a in argv if a.startswith("--")})
     from .train.distributed import CollectiveError, session
 
     # under torchrun every process runs this; rank 0 judges the output files for all of them
@@ -338,6 +356,35 @@ def _bounded(kind: type, low: float, high: float | None = None, *,
     return parse
 
 
+def _finetune_args_problem(backend: str, args: argparse.Namespace) -> str | None:
+    """Why --out/--name/--from cannot go together as given, if so (the flag's own error),
+    and where a named run keeps its files when --out is not given."""
+    from .train.finetune import FINETUNABLE, run_folder
+    from .user_weights import check_name, find, taken_by_others
+
+    if args.name is not None:
+        try:
+            check_name(args.name)
+        except WeightsError as exc:
+            return str(exc)
+        clash = taken_by_others(args.name)
+        if clash:
+            return f"--name {args.name}: {clash}; choose another name"
+        if find(args.name) is not None and not args.resume:
+            return (f"--name {args.name}: your weights {args.name!r} exist; choose another "
+                    f"name or `colorplug weights remove {args.name}` first")
+        if args.out is None:
+            args.out = run_folder(args.name) / f"{args.name}.safetensors"
+    if args.out is None:
+        return "give --out FILE (a .safetensors file) or --name NAME (your weights registry)"
+    if args.from_weights and backend not in FINETUNABLE:
+        return (f"--from: backend {backend!r} cannot be fine-tuned; fine-tuning works for "
+                f"{', '.join(FINETUNABLE)}")
+    if args.split and args.val:
+        return "--split and --val exclude each other (the split names its own val part)"
+    return None
+
+
 def _train_output_problem(args: argparse.Namespace) -> str | None:
     """Why `colorplug train` must not start with these --out/--resume/--overwrite, if so."""
     ckpt = args.out.with_suffix(".ckpt")
@@ -358,12 +405,18 @@ def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
     from .train import TrainConfig, fit
 
     ckpt = args.out.with_suffix(".ckpt")
+    base = None
+    if args.from_weights:
+        from .train.finetune import base_weights
+
+        base = base_weights(args.backend, args.from_weights)
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       val_fraction=args.val_fraction, device=args.device, amp=not args.no_amp,
                       workers=args.workers, resume=args.resume,
                       steps_per_epoch=args.steps_per_epoch, time_limit_min=args.time_limit,
-                      half=args.half, split=args.split,
+                      half=args.half, split=args.split, base=base, val_data=args.val,
+                      budget_min=args.minutes,
                       extra={k: v for k, v in vars(args).items() if k not in ("data", "out")})
     try:
         summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
@@ -373,12 +426,41 @@ def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
     except KeyboardInterrupt:
         hint = (f"; the last finished epoch is in {ckpt}: run the same command with --resume "
                 "to continue") if ckpt.is_file() else ""
-        err("interrupted" + hint)
+        if env.is_main and args.name and args.out.is_file():
+            from .train.finetune import register
+
+            state = read_summary(args.out)
+            entry = register(args.name, args.backend, cfg, state, interrupted=True)
+            err(f"interrupted; kept the best validated weights so far as your weights "
+                f"{entry.name!r} ({entry.path})" + hint)
+        else:
+            err("interrupted" + hint)
         return 130
     if env.is_main:
-        print(f"weights written to {summary['out']} (best validation loss "
-              f"{summary['best_val_loss']:.5f} after {summary['epochs']} epochs)")
+        if summary.get("selected_by") == "val_psnr":
+            print(f"weights written to {summary['out']} (best validation PSNR "
+                  f"{-summary['best_val_loss']:.2f} dB after {summary['epochs']} epochs)")
+        else:
+            print(f"weights written to {summary['out']} (best validation loss "
+                  f"{summary['best_val_loss']:.5f} after {summary['epochs']} epochs)")
+        if args.name:
+            from .train.finetune import register
+
+            entry = register(args.name, args.backend, cfg, summary)
+            print(f"registered as your weights {entry.name!r}: use -b '{args.backend}?weights="
+                  f"{entry.name}' or get({args.backend!r}, weights={entry.name!r})")
     return 0
+
+
+def read_summary(weights_file: Path) -> dict[str, Any]:
+    """A training summary rebuilt from a weights file's metadata (after an interruption)."""
+    from .weights import read_metadata
+
+    meta = read_metadata(weights_file)
+    training = meta.get("training", {})
+    return {"history": meta.get("history") or [meta.get("metrics", {})],
+            "steps": training.get("steps"), "seconds": training.get("seconds"),
+            "epochs": training.get("epochs_done")}
 
 
 # ------------------------------------------------------------------------------- eval

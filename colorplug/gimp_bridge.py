@@ -19,6 +19,7 @@ Requests:
     {"command": "ping"}
     {"command": "list"}     -> {"backends": [...], "watch": {path: mtime_ns}}
     {"command": "colorize", "backend": "" (colorplug's default) | NAME, "device": "auto",
+     "weights": null (the backend's default) | NAME (the user's own, `colorplug train --name`),
      "dir": D,              a fresh private folder the plug-in made for this call
      "input":  {"file": NAME, "width": W, "height": H, "channels": 1-4, "depth": 8|16},
      "reference": {...} | null, "hints": {...} | null,
@@ -102,7 +103,7 @@ def check_colorize(req: Any) -> dict[str, Any]:
     if not isinstance(req, dict):
         raise BadRequestError("bad request: the request must be a JSON object")
     out: dict[str, Any] = {"dir": _field(req, "dir", str, "request")}
-    for key in ("backend", "device"):
+    for key in ("backend", "device", "weights"):
         value = req.get(key)
         if value is not None and not isinstance(value, str):
             raise BadRequestError(f"bad request: request.{key} must be a string")
@@ -212,12 +213,17 @@ def write_pixels(dir_fd: int, name: str, pixels: np.ndarray,
 # --------------------------------------------------------------------------- colorplug
 def backends() -> list[dict[str, Any]]:
     import colorplug
+    from .user_weights import listing
 
+    yours: dict[str, list[str]] = {}
+    for entry in listing():  # the user's own weights, offered under Weights
+        yours.setdefault(entry.backend, []).append(entry.name)
     return [{"name": i.name, "description": i.description,
              "needs_reference": i.needs_reference, "accepts_reference": i.accepts_reference,
              "supports_hints": i.supports_hints,
              "needs_hints": bool(getattr(i, "needs_hints", False)),
-             "default": i.name == colorplug.default_backend()}
+             "default": i.name == colorplug.default_backend(),
+             "weights": yours.get(i.name, [])}
             for i in colorplug.available()]
 
 
@@ -260,6 +266,9 @@ def watch_list() -> dict[str, int]:
                         paths.update(os.path.join(sub, n) for n in names if n.endswith(".py"))
         except Exception:  # noqa: BLE001 - a broken dist must not break the listing
             continue
+    from .weights import user_weights_dir
+
+    paths.add(str(user_weights_dir()))  # new or removed weights of the user's: a new listing
     out = {}
     for p in sorted(paths):
         try:
@@ -320,8 +329,9 @@ def colorize(req: Any, models: Models, say: Callable[[str, str], None]) -> dict[
         if hints is not None and hints.ndim == 2:
             raise InputError("the hints layer is grayscale; draw colour strokes on an RGB layer")
         say("progress", "0.20")
+        weights = {"weights": req["weights"]} if req["weights"] else {}
         colorizer = models.get(req["backend"], req["device"], intensity_range="dtype",
-                               output_dtype="uint16" if depth == 16 else "uint8")
+                               output_dtype="uint16" if depth == 16 else "uint8", **weights)
         say("progress", "0.30")
         out = colorizer.colorize(image, reference=reference, hints=hints)
         say("progress", "0.85")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 from .errors import WeightsError
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 MANIFEST = "manifest.json"
 META_KEY = "colorplug"
 
@@ -81,7 +81,7 @@ class WeightsSpec:
         if not isinstance(self.filename, str) or not self.filename or \
                 Path(self.filename).name != self.filename or self.filename.startswith("."):
             raise WeightsError(f"{where}: filename {self.filename!r} must be a plain file name")
-        if not _NAME_RE.match(self.public_name):
+        if not NAME_RE.match(self.public_name):
             raise WeightsError(f"{where}: the name must be lowercase letters, digits, '-', "
                                "'_' and '.'")
         if self.source_format not in SOURCE_FORMATS:
@@ -187,7 +187,7 @@ def _manifest_sha(manifest: Path, filename: str) -> str | None:
     return parse_sha256(entry, where=where)
 
 
-def _expected_sha(path: Path) -> str | None:
+def expected_sha256(path: Path) -> str | None:
     """The checksum its folder's manifest or a ``FILE.sha256`` sidecar gives, if any."""
     found = _manifest_sha(path.parent / MANIFEST, path.name)
     if found:
@@ -200,6 +200,22 @@ def _expected_sha(path: Path) -> str | None:
                                f"SHA-256 of {path.name}")
         return parse_sha256(words[0], where=f"checksum file {str(sidecar)!r}")
     return None
+
+
+def user_weights_dir() -> Path:
+    """Where the user's own weights live (`colorplug.user_weights`): the user data folder
+    (platformdirs), not the cache, since nothing there can be downloaded again."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("colorplug")) / "weights"
+
+
+def user_weights_file(name: str) -> Path | None:
+    """The user's weights file called `name` (``colorplug train --name``), if it exists."""
+    if not NAME_RE.match(name):
+        return None
+    path = user_weights_dir() / f"{name}.safetensors"
+    return path if path.is_file() else None
 
 
 def _weights_dirs() -> list[Path]:
@@ -260,7 +276,7 @@ def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
         path = find_weights_file(weights.filename)
         # a file found under a shipped name is held to the shipped checksum unless its own
         # folder's manifest or sidecar names another
-        expected = (_expected_sha(path) or _manifest_sha(SHIPPED_DIR / MANIFEST, path.name)
+        expected = (expected_sha256(path) or _manifest_sha(SHIPPED_DIR / MANIFEST, path.name)
                     or spec_sha)
         return ResolvedWeights(path, expected)
     if isinstance(weights, str) and "://" in weights:
@@ -281,11 +297,19 @@ def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
         spec = registered_spec(weights, missing_ok=True)
         if spec is not None:  # a name from `colorplug weights list`
             return resolve(spec, None)
+        own = user_weights_file(weights)
+        if own is not None:  # the user's own, from `colorplug train --name`
+            sha = expected_sha256(own)
+            if sha is None:
+                raise WeightsError(f"your weights {weights!r} ({own}) lack their checksum file "
+                                   f"{own.name}.sha256; register them again with `colorplug "
+                                   f"weights import FILE --name {weights}`")
+            return ResolvedWeights(own, sha)
     if isinstance(weights, (str, os.PathLike)):
         path = Path(weights).expanduser()
         if not path.exists():
             raise WeightsError(f"weights file not found: {str(path)!r}")
-        return ResolvedWeights(path, _expected_sha(path))
+        return ResolvedWeights(path, expected_sha256(path))
     raise WeightsError(f"weights must be None, a path, a URL or a weights enum member; "
                        f"got {type(weights).__name__}")
 

@@ -1,4 +1,5 @@
-"""``colorplug weights list|fetch|import|path``: the weights cache from the command line."""
+"""``colorplug weights list|fetch|import|path|remove|export``: the weights cache and the
+user's own weights (`colorplug.user_weights`) from the command line."""
 from __future__ import annotations
 
 import argparse
@@ -18,12 +19,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="overall deadline per file in seconds (default: "
                    "$COLORPLUG_DOWNLOAD_TIMEOUT or 3600)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    s = wsub.add_parser("import", help="put a file downloaded elsewhere into the cache "
-                        "(offline workstations): its SHA-256 is checked")
+    s = wsub.add_parser("import", help="NAME FILE: put a file downloaded elsewhere into the "
+                        "cache (offline workstations), its SHA-256 checked; FILE --name NAME: "
+                        "register weights made by `colorplug train` as yours")
+    s.add_argument("items", nargs="+", metavar="NAME FILE | FILE")
+    s.add_argument("--name", default=None, help="register FILE as your weights NAME")
+    s = wsub.add_parser("path", help="the path of cached (verified) or your weights")
+    s.add_argument("name", metavar="NAME")
+    s = wsub.add_parser("remove", help="delete your weights NAME (from `colorplug train "
+                        "--name`); shipped and downloaded weights are not removed here")
+    s.add_argument("name", metavar="NAME")
+    s = wsub.add_parser("export", help="write your weights NAME to FILE (with its checksum "
+                        "and model card beside it), to share or move them")
     s.add_argument("name", metavar="NAME")
     s.add_argument("file", metavar="FILE")
-    s = wsub.add_parser("path", help="the path of cached (verified) weights")
-    s.add_argument("name", metavar="NAME")
+    s.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
 
 
 def _size(n: int | None) -> str:
@@ -34,8 +44,8 @@ def _size(n: int | None) -> str:
 
 def cmd_weights(args: argparse.Namespace) -> int:
     """Run one ``colorplug weights`` subcommand; WeightsErrors reach the CLI's handler."""
-    return {"list": _list, "fetch": _fetch, "import": _import,
-            "path": _path}[args.weights_command](args)
+    return {"list": _list, "fetch": _fetch, "import": _import, "path": _path,
+            "remove": _remove, "export": _export}[args.weights_command](args)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -49,7 +59,14 @@ def _list(args: argparse.Namespace) -> int:
         print(f"{row.spec.public_name:<34}{_size(row.spec.size):>10}  "
               f"{row.spec.license or '?':<14}{state:<8}{row.origin:<26}"
               f"{path if path else '-'}")
-    print(f"\ncache: {cache.weights_dir()}" + ("  (COLORPLUG_OFFLINE=1: no downloads)"
+    from . import user_weights
+
+    for entry in user_weights.listing():
+        base = (entry.card.get("base") or {}).get("weights") or "?"
+        print(f"{entry.name:<34}{_size(entry.size):>10}  {'yours':<14}{'yours':<8}"
+              f"{entry.backend + ' from ' + base:<26}{entry.path}")
+    print(f"\nyours: {user_weights.user_weights_dir()}")
+    print(f"cache: {cache.weights_dir()}" + ("  (COLORPLUG_OFFLINE=1: no downloads)"
                                                 if cache.offline() else ""))
     return 0
 
@@ -75,18 +92,50 @@ def _fetch(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from . import cache
 
-    spec = cache.registered_spec(args.name)
+    if args.name is not None:
+        if len(args.items) != 1:
+            raise WeightsError("usage: colorplug weights import FILE --name NAME (one file)")
+        from . import user_weights
+
+        entry = user_weights.import_file(args.items[0], args.name)
+        print(f"imported as your weights {entry.name!r} ({entry.backend}): {entry.path}")
+        return 0
+    if len(args.items) != 2:
+        raise WeightsError("usage: colorplug weights import NAME FILE (a published file into "
+                           "the cache) or colorplug weights import FILE --name NAME (yours)")
+    name, file = args.items
+    spec = cache.registered_spec(name)
     if spec.url is None:
-        raise WeightsError(f"{args.name!r} ships with colorplug and needs no import; to use "
+        raise WeightsError(f"{name!r} ships with colorplug and needs no import; to use "
                            "another copy set COLORPLUG_WEIGHTS_DIR")
-    got = cache.import_file(spec, args.file)
-    print(f"imported {args.name}: {got.path}")
+    got = cache.import_file(spec, file)
+    print(f"imported {name}: {got.path}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from . import user_weights
+
+    path = user_weights.remove(args.name)
+    print(f"removed your weights {args.name!r} ({path})")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from . import user_weights
+
+    path = user_weights.export(args.name, args.file, overwrite=args.overwrite)
+    print(f"exported your weights {args.name!r} to {path}")
     return 0
 
 
 def _path(args: argparse.Namespace) -> int:
-    from . import cache
+    from . import cache, user_weights
 
+    own = user_weights.find(args.name)
+    if own is not None and cache.registered_spec(args.name, missing_ok=True) is None:
+        print(own.path)
+        return 0
     spec = cache.registered_spec(args.name)
     if spec.url is None:
         path = cache.local_path(spec, True)

@@ -15,6 +15,7 @@ from ._core import (colorize_multiscale, colorize_stack, colorize_time, multisca
                     plane_shape, with_pyramid)
 from ._hints import PlaneHints
 from ._messages import napari_message
+from ._train import TrainSection
 from colorplug.gl_guard import preload_triton
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ class ColorizeWidget(Container):
         self.backend = ComboBox(label="Backend", choices=names,
                                 value=default if default in names else (names or [None])[0])
         self.description = Label(label="")
+        self.weights = ComboBox(label="Weights", choices=self._weights_choices,
+                                tooltip="the backend's shipped weights (default) or yours, "
+                                "trained below or with `colorplug train --name`")
         self.reference = ComboBox(label="Reference", choices=self._image_choices, nullable=True)
         self.hints = ComboBox(label="Hints", choices=self._hint_choices, nullable=True)
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
@@ -88,9 +92,12 @@ class ColorizeWidget(Container):
                                  "frame); off: frame by frame")
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.extend([self.image, self.backend, self.description, self.reference, self.hints,
-                     self.device, self.working_size, self.time_axis, self.temporal,
-                     self.run_button, self.cancel_button])
+        self.train_section = TrainSection(
+            napari_viewer, base=lambda: (self.backend.value, self.weights.value or "default"),
+            on_done=self._use_new_weights)
+        self.extend([self.image, self.backend, self.description, self.weights, self.reference,
+                     self.hints, self.device, self.working_size, self.time_axis, self.temporal,
+                     self.run_button, self.cancel_button, self.train_section])
         self.temporal.visible = False
         self.time_axis.changed.connect(self._on_time_axis)
         # Gallery: backends that take references from a folder when none is chosen
@@ -117,12 +124,27 @@ class ColorizeWidget(Container):
         self._closed = True
         if self.worker is not None:
             self.worker.quit()
+        self.train_section.close_section()
 
     # ---------------------------------------------------------------- choices
     def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
         from napari.layers import Image
 
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _weights_choices(self, _widget: Any = None) -> list[str]:
+        """"default" and the user's own weights made for the chosen backend."""
+        from colorplug.user_weights import listing
+
+        backend = self.backend.value if hasattr(self, "backend") else None
+        return ["default"] + [e.name for e in listing() if e.backend == backend]
+
+    def _use_new_weights(self, backend: str, name: str) -> None:
+        """After training: the backend trained and the new weights, chosen for the next Run."""
+        if self.backend.value != backend:
+            self.backend.value = backend
+        self.weights.reset_choices()
+        self.weights.value = name
 
     def _hint_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
         """Layers the user can paint colour on: Points, Shapes, Labels, RGB images."""
@@ -135,6 +157,7 @@ class ColorizeWidget(Container):
     def _refresh_layers(self, _event: Any = None) -> None:
         for box in (self.image, self.reference, self.hints):
             box.reset_choices()
+        self.train_section.refresh()
         if self.image.value is None:
             candidates = [v for _, v in self._image_choices() if not v.rgb] or \
                          [v for _, v in self._image_choices()]
@@ -147,6 +170,9 @@ class ColorizeWidget(Container):
     def _on_backend(self, _event: Any = None) -> None:
         info = self._infos.get(self.backend.value)
         self.description.value = info.description if info else ""
+        self.weights.reset_choices()
+        self.weights.value = "default"
+        self.weights.visible = len(self.weights.choices) > 1
         self.reference.visible = bool(info and info.accepts_reference)
         self.hints.visible = bool(info and info.supports_hints)
         self.gallery.visible = bool(info and "gallery" in (info.options or {}))
@@ -225,6 +251,8 @@ class ColorizeWidget(Container):
             raise colorplug.InputError("colour hints are given per plane: untick Time axis "
                                        "or clear Hints")
         options: dict[str, Any] = {"device": self.device.value}
+        if self.weights.value not in (None, "default"):
+            options["weights"] = self.weights.value
         option = size_option(info)
         if option is not None:
             # Never above the image's own size: a 4096 working size on a 256 image costs

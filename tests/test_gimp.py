@@ -40,7 +40,8 @@ def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.nda
              select: list[int] | None = None, pythonpath: str = "",
              hints: np.ndarray | None = None, hints_offset: tuple[int, int] = (0, 0),
              python: str | None = None, repeat: int = 1,
-             env_extra: dict[str, str] | None = None) -> dict:
+             env_extra: dict[str, str] | None = None,
+             worker_env: dict[str, str] | None = None) -> dict:
     """Install the plug-in with `colorplug gimp install`, run one scenario in GIMP."""
     work = tmp_path / "gimp"
     (work / "tmp").mkdir(parents=True)
@@ -58,7 +59,8 @@ def run_gimp(tmp_path: Path, image: np.ndarray, args: dict, *, reference: np.nda
     (work / "spec.json").write_text(json.dumps(spec))
     # this checkout's colorplug (not whichever one the venv has installed), plus plugins
     paths = os.pathsep.join(p for p in (pythonpath, str(REPO)) if p)
-    env_python = f"/usr/bin/env PYTHONPATH={paths} {python or sys.executable}"
+    extra = "".join(f" {k}={v}" for k, v in (worker_env or {}).items())
+    env_python = f"/usr/bin/env PYTHONPATH={paths}{extra} {python or sys.executable}"
     if NATIVE:
         env = dict(os.environ, GIMP3_DIRECTORY=str(work / "gimpdir"), TMPDIR=str(work / "tmp"),
                    COLORPLUG_PYTHON=env_python, **(env_extra or {}))
@@ -281,3 +283,32 @@ def test_no_cuda_is_worded_for_gimp(tmp_path, gray8):
     s = run_gimp(tmp_path, gray8, {"backend": "autoencoder", "device": "cuda"})
     assert s["status"] == "execution-error"
     assert "Device \u25b8 cpu" in s["error"] and "device='cpu'" not in s["error"]
+
+
+def test_your_weights_are_offered_under_weights_and_used(tmp_path, gray8, monkeypatch):
+    """Weights trained with `colorplug train --name` appear in the Weights choice and the
+    layer is colorized with them, as get(backend, weights=NAME) does (issue 32)."""
+    data = tmp_path / "photos"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        light = np.clip(np.linspace(0, 1, 64)[None, :] + rng.uniform(0, 0.2), 0, 1)
+        rgb = np.stack([light, 0.3 * light, 1 - light], -1).repeat(48, 0)
+        write_image(data / f"p{i}.png", (rgb * 255).astype(np.uint8))
+    home = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    r = subprocess.run([sys.executable, "-m", "colorplug", "train", "autoencoder", "--from",
+                        "default", "--data", str(data), "--name", "mine", "--epochs", "2",
+                        "--steps-per-epoch", "2", "--batch-size", "4", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    s = run_gimp(tmp_path, gray8, {"backend": "autoencoder", "weights": "mine",
+                                   "device": "cpu"},
+                 worker_env={"XDG_DATA_HOME": str(home)})
+    assert s["status"] == "success", s["error"]
+    expected = colorplug.get("autoencoder", weights="mine", device="cpu",
+                             intensity_range="dtype").colorize(gray8)
+    default = colorplug.get("autoencoder", device="cpu", intensity_range="dtype").colorize(gray8)
+    got = s["layers"][0]["pixels"][..., :3]
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert np.abs(got.astype(int) - default.astype(int)).max() > 1

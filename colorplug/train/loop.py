@@ -43,6 +43,29 @@ class TrainConfig:
     half: bool = False
     split: str | None = None  # a fixed split (colorplug.train.split): train/val from it, test never read
     extra: dict[str, Any] = field(default_factory=dict)
+    #: fine-tuning: the weights training starts from (`BaseWeights`); None trains from scratch
+    base: "BaseWeights | None" = None
+    #: validation photos from these folders instead of a part carved from `data`
+    val_data: list[str] | None = None
+    #: a hard budget in minutes: training stops within a step of it, then validates once more
+    budget_min: float | None = None
+
+
+@dataclass
+class BaseWeights:
+    """Weights a fine-tuning run starts from: their tensors, metadata and what they are
+    called (``default``, a registered name or a file), loaded and checked by the backend."""
+
+    state: dict[str, Any]
+    meta: dict[str, Any]
+    label: str
+    sha256: str | None = None
+    #: the file stores float16 (the fine-tuned weights are stored the same way)
+    half: bool = False
+
+
+class Stop(Protocol):
+    def __call__(self) -> bool: ...
 
 
 class TrainTask(Protocol):
@@ -161,19 +184,57 @@ def train_val_paths(paths: list[Path], cfg: TrainConfig, say: Any = None
     return train, val
 
 
-def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
+def fit(task: TrainTask, cfg: TrainConfig, *, progress: bool = True,
+        on_record: Any = None, stop: Stop | None = None) -> dict[str, Any]:
     """Train `task` as `cfg` says; returns a summary (also stored in the weights metadata).
 
-    Under ``torchrun`` (WORLD_SIZE > 1) every process runs this with its own share of each
-    batch (see `colorplug.train.distributed`); rank 0 alone logs, validates and writes.
+    `on_record(record)` receives each epoch's JSON record (a GUI's progress); `stop()` is
+    asked every step and ends training at once when true (a Cancel button): the weights
+    kept are the best validated so far. Under ``torchrun`` (WORLD_SIZE > 1) every process
+    runs this with its own share of each batch (see `colorplug.train.distributed`); rank 0
+    alone logs, validates and writes.
     """
     from .distributed import session
 
     with session(cfg.device) as env:
-        return _fit(task, cfg, env, progress)
+        return _fit(task, cfg, env, progress, on_record, stop)
 
 
-def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[str, Any]:
+def image_scores(columns: list[torch.Tensor]) -> dict[str, float]:
+    """Mean PSNR (dB, on 8-bit sRGB) and, where scikit-image is installed, CIEDE2000 of a
+    validation batch's predictions against the truth (`TrainTask.samples`' last two)."""
+    pred = (columns[-2].detach().float().cpu().clamp(0, 1) * 255).round().numpy()
+    truth = (columns[-1].detach().float().cpu().clamp(0, 1) * 255).round().numpy()
+    mse = ((pred - truth) ** 2).reshape(len(pred), -1).mean(axis=1)
+    scores = {"psnr": float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))))}
+    try:
+        from ..evaluate import delta_e2000
+
+        scores["delta_e"] = float(np.mean([
+            delta_e2000(p.transpose(1, 2, 0), t.transpose(1, 2, 0))
+            for p, t in zip(pred, truth)]))
+    except ImportError:  # ΔE00 needs the eval extra (scikit-image); PSNR alone then
+        pass
+    return scores
+
+
+def freeze_batchnorm(model: torch.nn.Module) -> None:
+    """Batch-norm layers keep the base weights' running statistics (a few images make
+    poor batch statistics); their scale and shift still learn."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def load_base(task: TrainTask, model: torch.nn.Module, base: BaseWeights) -> None:
+    """Put the base weights into the model strictly (into what `export` ships, e.g. a GAN's
+    generator), so fine-tuning starts where they are."""
+    target = task.export(model) if hasattr(task, "export") else model
+    wts.load_into(target, base.state, source=f"--from {base.label}")
+
+
+def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool, on_record: Any = None,
+         stop: Stop | None = None) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from .distributed import CollectiveError, sync_batchnorm, wrap_ddp
@@ -190,7 +251,15 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
     device = env.device if env.distributed else resolve_device(cfg.device)
     use_amp = cfg.amp and device.type == "cuda"
     paths = collect(cfg.data)
-    train_paths, val_paths = train_val_paths(paths, cfg, say=print if env.is_main else None)
+    if cfg.val_data:
+        train_paths, val_paths = paths, collect(cfg.val_data)
+    else:
+        train_paths, val_paths = train_val_paths(paths, cfg, say=print if env.is_main else None)
+    if cfg.base is not None:
+        if not hasattr(task, "adopt_config"):
+            raise TrainingError(f"backend {task.name!r} cannot fine-tune (--from) yet; train it "
+                                "from scratch")
+        task.adopt_config(cfg.base.meta.get("config", {}))
     train_ds, val_ds = task.datasets(train_paths, val_paths, cfg)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
     sampler = None
@@ -206,7 +275,10 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
     val_dl = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False) \
         if val_ds and env.is_main else None
 
-    model = task.build_model().to(device)
+    model = task.build_model()
+    if cfg.base is not None:
+        load_base(task, model, cfg.base)
+    model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     model, bn_note = sync_batchnorm(model, env)
@@ -255,9 +327,51 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
                            "".join(f"{p.name}\n" for p in val_paths).encode(), overwrite=True)
     start = time.time() - state["elapsed"]
     steps = cfg.steps_per_epoch
+    # fine-tuning keeps what validates best, judged by PSNR, and the base itself competes:
+    # it is validated before the first step, so the kept weights are never worse on val
+    select = "val_psnr" if cfg.base is not None else "val_loss"
+    budget_s = cfg.budget_min * 60 if cfg.budget_min else None
+    stopped = False
 
+    def validate() -> dict[str, float]:
+        model.eval()
+        sums: dict[str, float] = {}
+        count = 0
+        with torch.no_grad():
+            for i, batch in enumerate(val_dl):
+                batch = _to(batch, device)
+                vloss, logs = task.loss(model, batch)
+                columns = task.samples(model, batch)
+                scores = image_scores(columns)
+                for k, v in {"loss": vloss.item(), **logs, **scores}.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+                if i == 0:
+                    save_grid(sample_dir / f"epoch_{state['epoch']:03d}.png", columns)
+        return {f"val_{k}": v / count for k, v in sums.items()}
+
+    def score(logs: dict[str, float], fallback: float) -> float:
+        """Lower is better: the val loss, or minus the val PSNR when fine-tuning."""
+        if select == "val_psnr" and "val_psnr" in logs:
+            return -logs["val_psnr"]
+        return logs.get("val_loss", fallback)
+
+    if cfg.base is not None and not cfg.resume and val_dl is not None and env.is_main:
+        base_logs = validate()
+        record = {"epoch": 0, "base": cfg.base.label, **base_logs, "elapsed_s": 0.0}
+        state["history"].append(record)
+        state["best"] = score(base_logs, math.inf)
+        say(json.dumps(record), flush=True)
+        if on_record:
+            on_record(record)
+        _save_weights(task, model, cfg, state, device, len(train_paths), len(val_paths), world)
+
+    if hasattr(task, "on_train_start"):  # e.g. a decode setting of the base that training resets
+        task.on_train_start(model)
     for epoch in range(state["epoch"], cfg.epochs):
         model.train()
+        if cfg.base is not None:
+            freeze_batchnorm(model)
         total = steps if steps else len(train_dl)
         bar = tqdm(total=total, desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}",
                    disable=not (progress and env.is_main), leave=False)
@@ -267,6 +381,10 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
             sampler.set_epoch(epoch)
         it = iter(train_dl)
         for _ in range(total):
+            if (stop is not None and stop()) or \
+                    (budget_s is not None and time.time() - start > budget_s):
+                stopped = True
+                break
             try:
                 batch = next(it)
             except StopIteration:
@@ -300,26 +418,17 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
         bar.close()
         running, n = env.all_sum([running, float(n)])  # the loss over the global batch
 
+        if n == 0 and stopped:  # stopped before this epoch's first step: nothing to judge
+            break
         val_logs: dict[str, float] = {}
         if val_dl is not None:
-            model.eval()
-            sums: dict[str, float] = {}
-            count = 0
-            with torch.no_grad():
-                for i, batch in enumerate(val_dl):
-                    batch = _to(batch, device)
-                    vloss, logs = task.loss(model, batch)
-                    for k, v in {"loss": vloss.item(), **logs}.items():
-                        sums[k] = sums.get(k, 0.0) + float(v)
-                    count += 1
-                    if i == 0:
-                        save_grid(sample_dir / f"epoch_{epoch + 1:03d}.png",
-                                  task.samples(model, batch))
-            val_logs = {f"val_{k}": v / count for k, v in sums.items()}
+            state["epoch"] = epoch + 1  # names the sample grid
+            val_logs = validate()
         rngs = env.gather(rng_state(gen)) if env.distributed else None
         # every rank takes rank 0's validation and clock, so schedules and stops agree
         val_logs, elapsed = env.broadcast((val_logs, time.time() - start))
         val_loss = val_logs.get("val_loss", running / max(n, 1))
+        val_score = score(val_logs, running / max(n, 1))
         if scheduler is not None and not getattr(scheduler, "per_step", False):
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(val_loss)
@@ -334,9 +443,11 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
         state["history"].append(record)
         state["epoch"] = epoch + 1
         say(json.dumps(record), flush=True)
-        improved = val_loss < state["best"]
+        if on_record:
+            on_record(record)
+        improved = val_score < state["best"]
         if improved:
-            state["best"] = val_loss
+            state["best"] = val_score
         if env.is_main:
             if improved:
                 _save_weights(task, model, cfg, state, device, len(train_paths),
@@ -352,6 +463,10 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
             torch.save(ckpt, tmp)
             os.replace(tmp, ckpt_path)
         env.barrier()  # the others wait for rank 0's files
+        if stopped:
+            say("stopped (cancelled or --minutes budget reached) after "
+                f"{state['elapsed'] / 60:.1f} min; kept the best validated weights")
+            break
         if cfg.time_limit_min and state["elapsed"] > cfg.time_limit_min * 60:
             say(f"time limit of {cfg.time_limit_min} min reached after epoch {epoch + 1}")
             break
@@ -359,7 +474,8 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool) -> dict[st
         _save_weights(task, model, cfg, state, device, len(train_paths), len(val_paths), world)
     env.barrier()
     return {"out": str(out), "best_val_loss": state["best"], "epochs": state["epoch"],
-            "history": state["history"]}
+            "history": state["history"], "selected_by": select, "steps": state["step"],
+            "seconds": round(state["elapsed"], 1)}
 
 
 def _save_weights(task: TrainTask, model: torch.nn.Module, cfg: TrainConfig, state: dict,
@@ -378,8 +494,13 @@ def _save_weights(task: TrainTask, model: torch.nn.Module, cfg: TrainConfig, sta
             "extra": {k: v for k, v in cfg.extra.items()},
         },
         "metrics": state["history"][-1] if state["history"] else {},
+        "history": state["history"],
+        **({"base": {"weights": cfg.base.label, "sha256": cfg.base.sha256,
+                     "weights_file": cfg.base.meta.get("weights_file")}}
+           if cfg.base is not None else {}),
         "commit": git_commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     exported = task.export(model) if hasattr(task, "export") else model
-    wts.save(cfg.out, exported.state_dict(), meta, half=cfg.half)
+    half = cfg.half or (cfg.base is not None and cfg.base.half)
+    wts.save(cfg.out, exported.state_dict(), meta, half=half)

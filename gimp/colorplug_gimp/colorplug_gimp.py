@@ -478,9 +478,49 @@ def backend_info(name):
     return ("" if name == DEFAULT else name), None
 
 
+def weights_choice():
+    """A Gimp.Choice of weights: the backend's shipped default, and the user's own weights
+    (``colorplug train BACKEND --from default --name NAME``, napari's Train section)."""
+    choice = Gimp.Choice.new()
+    choice.add(DEFAULT, 0, "the backend's default", "the weights shipped with the backend")
+    try:
+        listed = worker().backends(timeout=60.0)
+    except Exception as exc:  # noqa: BLE001 - GIMP must still start
+        log("could not list colorplug weights: %s" % exc)
+        listed = []
+    i = 1
+    for b in listed:
+        for name in b.get("weights") or []:
+            choice.add(name, i, "%s (yours, for %s)" % (name, b["name"]),
+                       "your weights for the %s backend" % b["name"])
+            i += 1
+    return choice
+
+
+def weights_backend(name):
+    """The backend the user's weights `name` were trained for (None: unknown)."""
+    try:
+        listed = worker().backends()
+    except BridgeError:
+        return None
+    for b in listed:
+        if name in (b.get("weights") or []):
+            return b["name"]
+    return None
+
+
 def colorize_drawable(image, drawable, config, calldir, bridge):
     choice = config.get_property("backend") or DEFAULT
     device = config.get_property("device") or "auto"
+    weights = config.get_property("weights") or DEFAULT
+    if weights != DEFAULT:  # the user's own weights belong to one backend
+        made_for = weights_backend(weights)
+        if made_for and choice == DEFAULT:
+            choice = made_for
+        elif made_for and made_for != choice:
+            raise BridgeError("the weights '%s' were trained for the %s backend: choose "
+                              "Backend \u25b8 %s (or Weights \u25b8 the backend's default)"
+                              % (weights, made_for, made_for), "weights_backend")
     reference = config.get_property("reference")
     hints = config.get_property("hints")
     replace = bool(config.get_property("replace"))
@@ -509,6 +549,7 @@ def colorize_drawable(image, drawable, config, calldir, bridge):
     Gimp.progress_init("Colorizing (colorplug)...")
     request = {
         "command": "colorize", "backend": backend, "device": device, "dir": calldir.path,
+        "weights": None if weights == DEFAULT else weights,
         "input": read_pixels(drawable, (0, 0), (w, h), depth, calldir, "in.raw",
                              lambda f: Gimp.progress_update(0.1 * f)),
         "reference": None,
@@ -635,6 +676,10 @@ if __name__ == "__main__":  # GIMP runs the plug-in as a program
             choice, default = backend_choice()
             procedure.add_choice_argument("backend", "Backend", "colorplug backend", choice,
                                           default, GObject.ParamFlags.READWRITE)
+            procedure.add_choice_argument("weights", "Weights", "the backend's shipped "
+                                          "weights, or yours (colorplug train --name)",
+                                          weights_choice(), DEFAULT,
+                                          GObject.ParamFlags.READWRITE)
             procedure.add_drawable_argument("reference", "Reference layer",
                                             "colour layer to take colours from (backends that "
                                             "use a reference)", True, GObject.ParamFlags.READWRITE)

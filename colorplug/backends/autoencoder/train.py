@@ -25,6 +25,16 @@ class AutoencoderTask:
     def __init__(self, variant: str = "none") -> None:
         self.cfg = AutoencoderConfig(variant=variant)
 
+    def adopt_config(self, config: dict[str, Any]) -> None:
+        """Fine-tuning: the base weights' network (size, latent, variant)."""
+        from ...errors import InputError
+
+        try:
+            self.cfg = AutoencoderConfig(**config)
+        except TypeError as exc:
+            raise InputError(f"--from: the weights' configuration is not an autoencoder's "
+                             f"({exc})") from None
+
     def build_model(self) -> Autoencoder:
         return Autoencoder(self.cfg)
 

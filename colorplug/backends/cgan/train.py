@@ -129,6 +129,21 @@ class CGANTask:
             raise InputError(f"--crop must be a multiple of 32 for the resnet generator; got {args.crop}")
         self.d_opt: torch.optim.Optimizer | None = None
         self.d_scaler: torch.amp.GradScaler | None = None
+        self.fine_tuning = False
+
+    def adopt_config(self, config: dict[str, Any]) -> None:
+        """Fine-tuning: rebuild the base weights' generator (kind, size, encoder, bins); the
+        discriminator starts fresh, the colour-bin prior comes with the generator's tensors."""
+        try:
+            self.cfg = GeneratorConfig(**config)
+        except TypeError as exc:
+            raise InputError(f"--from: the weights' configuration is not a cgan generator's "
+                             f"({exc})") from None
+        self.args.generator, self.args.crop = self.cfg.kind, self.cfg.working_size
+        self.args.arch, self.args.encoder_weights = self.cfg.arch, None
+        self.bins = self.cfg.colour_head == "bins"
+        self.centres = torch.from_numpy(colour_bins.in_gamut_bins()) if self.bins else None
+        self.fine_tuning = True
 
     def build_model(self) -> GAN:
         enc = load_encoder_weights(self.args.encoder_weights, self.args.arch) \
@@ -152,7 +167,7 @@ class CGANTask:
         kw = {"cache_side": self.args.crop * 2}
         train_ds = PhotoDataset(train, self.args.crop, samples_per_epoch=steps * cfg.batch_size, **kw)
         val_ds = PhotoDataset(val, self.args.crop, train=False, **kw) if val else None
-        if self.bins:
+        if self.bins and not self.fine_tuning:
             self.bin_weights = colour_bins.prior_from_photos(train_ds.images, self.centres)
         return train_ds, val_ds
 

@@ -70,6 +70,19 @@ class FusionTask:
         self.centres = torch.from_numpy(colour_bins.in_gamut_bins()) if self.bins else None
         self.bin_weights: torch.Tensor | None = None
         self.cfg = self._config(0)
+        self.fine_tuning = False
+
+    def adopt_config(self, config: dict[str, Any]) -> None:
+        """Fine-tuning: build the base weights' network (width, heads, bins); their scene
+        classes and colour-bin prior come with their tensors and stay as they are."""
+        try:
+            self.cfg = FusionConfig(**config)
+        except TypeError as exc:
+            raise InputError(f"--from: the weights' configuration is not a fusion network's "
+                             f"({exc})") from None
+        self.bins = self.cfg.colour_head == "bins"
+        self.centres = torch.from_numpy(colour_bins.in_gamut_bins()) if self.bins else None
+        self.fine_tuning = True
 
     def _config(self, num_classes: int) -> FusionConfig:
         if not self.bins:
@@ -89,7 +102,8 @@ class FusionTask:
         return self.cfg.to_dict()
 
     def datasets(self, train: list[Path], val: list[Path], cfg: TrainConfig):
-        self.label_map, self.classes = read_labels(self.args.labels, train + val)
+        if not self.fine_tuning:
+            self.label_map, self.classes = read_labels(self.args.labels, train + val)
         if self.classes:
             self.cfg = self._config(len(self.classes))
         steps = cfg.steps_per_epoch or 50
@@ -103,7 +117,7 @@ class FusionTask:
             train_ds = PhotoDataset(train, crop, samples_per_epoch=steps * cfg.batch_size, **kw)
             val_ds = PhotoDataset(val, crop, train=False, **kw) if val else None
         self.total_steps = steps * cfg.epochs
-        if self.bins:
+        if self.bins and not self.fine_tuning:
             self.bin_weights = colour_bins.prior_from_photos(train_ds.images, self.centres)
         return train_ds, val_ds
 
@@ -149,10 +163,25 @@ class FusionTask:
         return loss, logs
 
     def _decode(self, net: FusionNet, pred: torch.Tensor) -> torch.Tensor:
-        """Network output -> a*b* (bins: the annealed mean at the config's temperature)."""
+        """Network output -> a*b* as colorizing decodes it: bins by the annealed mean at the
+        config's temperature, times the config's saturation (1 unless fine-tuning from
+        weights that ship another)."""
         if self.bins:
-            return colour_bins.annealed_mean(pred.float(), net.bin_centres, net.cfg.temperature)
-        return unit_interval_to_ab(pred.float())
+            ab = colour_bins.annealed_mean(pred.float(), net.bin_centres, net.cfg.temperature)
+        else:
+            ab = unit_interval_to_ab(pred.float())
+        return ab * net.cfg.saturation
+
+    def on_train_start(self, model: torch.nn.Module) -> None:
+        """Fine-tuning: the base was validated with its shipped saturation (the gain that
+        made up for its averaged, muted chroma on its own photos); trained on the user's
+        images, the network predicts their chroma as it is, so its decode gain is 1."""
+        if self.fine_tuning and self.cfg.saturation != 1.0:
+            from dataclasses import replace
+
+            self.cfg = replace(self.cfg, saturation=1.0, steering=0.0)
+            net = model.module if hasattr(model, "module") else model
+            net.cfg = self.cfg
 
     def samples(self, model: torch.nn.Module, batch) -> list[torch.Tensor]:
         rgb, _ = self._split(batch)
