@@ -23,8 +23,9 @@ from .registry import default_registry, reload_plugins
 
 __version__ = "0.1.0"
 
-#: The best shipped automatic backend by held-out PSNR, SSIM and CIEDE2000 (see the model
-#: cards); ``COLORPLUG_DEFAULT_BACKEND`` overrides it.
+#: The backend `get()` uses without a name: chosen on photos_v1's val part by the rule in
+#: docs/backends/index.md, whose tables also say where it falls short (on the test part its
+#: PSNR is below gray's); ``COLORPLUG_DEFAULT_BACKEND`` overrides it.
 DEFAULT_BACKEND = "fusion"
 
 __all__ = [

@@ -89,6 +89,14 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"not cached: colorplug weights fetch {declared}"
         files.append(f"{declared} ({state})")
     print("weights:          " + ("; ".join(files) if files else "none (training-free)"))
+    from .advice import automatic
+
+    if automatic(info) and files:
+        print("good for:         photographs (what its weights learnt colour from); for CT, MR "
+              "or fluorescence give a reference or hints, or fine-tune: colorplug train "
+              f"{info.name} --from default --data DIR --name NAME" if info.trainer else
+              "good for:         photographs (what its weights learnt colour from); for CT, "
+              "MR or fluorescence give a reference or hints")
     own = info.options
     print("options:          " + ("(not declared by the plugin)" if own is None else
                                   "-" if not own else ""))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,12 @@ def colorize_planes(colorizer, item, planes, args: argparse.Namespace, reference
         holds = f"a {suffix} file" if suffix else "a file without a suffix"
         raise InputError(f"{item.source} holds {count} planes and {holds} holds one image: "
                          "give -o NAME.tif (a stack) or -o FOLDER")
+    what = medical.not_a_photo(planes)
+    if what and reference is None and hints is None:
+        from .advice import PhotoModelWarning, photo_model_note, trained_on_photos
+
+        if trained_on_photos(colorizer):
+            warnings.warn(PhotoModelWarning(photo_model_note(what, colorizer.info.name, "cli")))
     stack = medical.display_planes(planes, args.intensity_range)
     rgb = np.stack(colorizer.colorize_batch(list(stack), reference=reference, hints=hints))
     if args.dicom_out:

@@ -16,6 +16,7 @@ from ._core import (colorize_multiscale, colorize_stack, colorize_time, multisca
 from ._hints import PlaneHints
 from ._messages import napari_message
 from ._train import TrainSection
+from colorplug.advice import FLUORESCENCE_COLORMAPS, automatic, photo_model_note
 from colorplug.gl_guard import preload_triton
 
 if TYPE_CHECKING:
@@ -250,8 +251,16 @@ class ColorizeWidget(Container):
         if time and hints is not None:
             raise colorplug.InputError("colour hints are given per plane: untick Time axis "
                                        "or clear Hints")
+        own_weights = self.weights.value not in (None, "default")
+        cmap = str(getattr(getattr(layer, "colormap", None), "name", "gray"))
+        if not rgb and cmap in FLUORESCENCE_COLORMAPS and automatic(info) and \
+                not own_weights and reference is None and hints is None:
+            from napari.utils.notifications import show_info
+
+            show_info(photo_model_note(f"a fluorescence channel (the layer {layer.name!r} is "
+                                       f"shown in {cmap})", name, "napari"))
         options: dict[str, Any] = {"device": self.device.value}
-        if self.weights.value not in (None, "default"):
+        if own_weights:
             options["weights"] = self.weights.value
         option = size_option(info)
         if option is not None:

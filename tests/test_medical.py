@@ -137,3 +137,34 @@ def test_dicom_out_from_a_png_is_a_clear_error(tmp_path, capsys):
     assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.dcm"),
                  "-b", "gray", "--dicom-out"]) == 1
     assert "--dicom-out writes DICOM from DICOM inputs only" in capsys.readouterr().err
+
+
+def test_a_ct_slice_gets_a_note_that_photo_models_are_not_for_it(tmp_path, capsys):
+    raw = (np.arange(32 * 32).reshape(32, 32) % 2000).astype(np.uint16)
+    write_dicom(tmp_path / "ct.dcm", raw)
+    assert main(["colorize", str(tmp_path / "ct.dcm"), "-o", str(tmp_path / "out.png"),
+                 "-b", "autoencoder"]) == 0
+    err = capsys.readouterr().err
+    assert "this is a CT image; backend 'autoencoder' learnt its colours from photographs" \
+        in err
+    assert "-r FILE" in err and "colorplug train autoencoder --from default" in err
+    # gray (no learnt colours) and a reference (colours chosen by the user): no note
+    assert main(["colorize", str(tmp_path / "ct.dcm"), "-o", str(tmp_path / "g.png"),
+                 "-b", "gray"]) == 0
+    assert "photographs" not in capsys.readouterr().err
+
+
+def test_fluorescence_ome_tiff_gets_the_note_and_brightfield_does_not(tmp_path, capsys):
+    import tifffile
+
+    data = (np.arange(2 * 16 * 16).reshape(2, 16, 16) * 50).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "gfp.ome.tif", data, ome=True,
+                     metadata={"axes": "ZYX", "Channel": {"Name": "GFP",
+                                                         "EmissionWavelength": 509.0}})
+    tifffile.imwrite(tmp_path / "plain.ome.tif", data, ome=True, metadata={"axes": "ZYX"})
+    assert main(["colorize", str(tmp_path / "gfp.ome.tif"), "-o", str(tmp_path / "o1"),
+                 "-b", "autoencoder"]) == 0
+    assert "this is fluorescence microscopy" in capsys.readouterr().err
+    assert main(["colorize", str(tmp_path / "plain.ome.tif"), "-o", str(tmp_path / "o2"),
+                 "-b", "autoencoder"]) == 0
+    assert "fluorescence" not in capsys.readouterr().err

@@ -903,3 +903,20 @@ def test_hints_on_a_multiscale_stack(make_napari_viewer, qtbot, errors, notices,
     widget.result_layer = None
     widget.run()
     assert "clear Hints" in errors[-1] and widget.result_layer is None
+
+
+def test_a_fluorescence_channel_gets_the_photo_model_note(make_napari_viewer, sync, errors,
+                                                          notices):
+    viewer = make_napari_viewer()
+    data = (np.arange(32 * 32).reshape(32, 32) % 200).astype(np.uint8)
+    viewer.add_image(data, name="GFP", colormap="green")
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "autoencoder"
+    widget.run()
+    assert errors == [] and widget.result_layer is not None
+    assert any("this is a fluorescence channel (the layer 'GFP' is shown in green)" in n
+               and "Train on your images" in n for n in notices)
+    notices.clear()
+    viewer.layers["GFP"].colormap = "gray"  # a gray layer is not taken for fluorescence
+    widget.run()
+    assert not any("fluorescence" in n for n in notices)

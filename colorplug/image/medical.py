@@ -164,7 +164,8 @@ def read_dicom(path: str | Path, *, allow_huge: bool = False) -> Planes:
     lo, hi = window if window else (float(values.min()), float(values.max()))
     if photometric == "MONOCHROME1":  # low values are white: flip within the range
         values = (lo + hi) - values
-    meta = {"photometric": photometric, "window": window, "frames": frames}
+    meta = {"photometric": photometric, "window": window, "frames": frames,
+            "modality": str(getattr(ds, "Modality", "") or "").upper()}
     return Planes(values, (lo, hi) if hi > lo else None, "dicom",
                   axes="FYX" if frames > 1 else "YX",
                   plane_shape=(frames,) if frames > 1 else (), meta=meta, source=ds)
@@ -211,7 +212,32 @@ def read_ome_tiff(path: str | Path, *, allow_huge: bool = False) -> Planes:
     lead = data.shape[:-2]
     planes = data.reshape((-1,) + data.shape[-2:])
     return Planes(planes, None, "ome", axes=axes,
-                  plane_shape=tuple(lead), meta={"physical": sizes, "dtype": str(data.dtype)})
+                  plane_shape=tuple(lead), meta={"physical": sizes, "dtype": str(data.dtype),
+                                                 "fluorescence": is_fluorescence_xml(xml)})
+
+
+def is_fluorescence_xml(xml: str) -> bool:
+    """Whether OME-XML describes fluorescence channels (ContrastMethod, IlluminationType or
+    an emission wavelength, as microscopes write them)."""
+    return bool(re.search(r'ContrastMethod="Fluorescence"|IlluminationType="Epifluorescence"'
+                          r'|EmissionWavelength="', xml))
+
+
+#: DICOM modalities that are not photographs (the photo models' colours mean nothing there).
+NON_PHOTO_MODALITIES = {"CT": "CT", "MR": "MR", "PT": "PET", "NM": "nuclear medicine",
+                        "US": "ultrasound", "CR": "radiograph", "DX": "radiograph",
+                        "XA": "angiography", "MG": "mammography", "RF": "fluoroscopy"}
+
+
+def not_a_photo(planes: "Planes") -> str | None:
+    """What kind of non-photographic image `planes` are ("a CT image", "fluorescence
+    microscopy"), from the file's own metadata; None for anything else."""
+    if planes.kind == "dicom":
+        name = NON_PHOTO_MODALITIES.get(str(planes.meta.get("modality", "")))
+        return f"a {name} image" if name else None
+    if planes.kind == "ome" and planes.meta.get("fluorescence"):
+        return "fluorescence microscopy"
+    return None
 
 
 def display_planes(planes: Planes, user_range: Any) -> np.ndarray:
