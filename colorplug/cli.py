@@ -539,14 +539,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     rows, summary, outputs = ev.evaluate(backends, photos, device=args.device,
                                          reference=reference, references=references,
-                                         self_reference=args.self_reference, progress=tick)
+                                         self_reference=args.self_reference, progress=tick,
+                                         simulated_hint_points=args.simulated_hints,
+                                         hints_seed=args.hints_seed)
     bar.close()
     print(ev.format_table(summary))
     if args.out:
         meta = {"data": [str(d) for d in args.data], "list": args.list, "split": args.split,
                 "max_side": args.max_side, "backends": backends,
                 "self_reference": args.self_reference, "reference": args.reference,
-                "reference_pairs": args.reference_pairs}
+                "reference_pairs": args.reference_pairs,
+                "simulated_hints": args.simulated_hints, "hints_seed": args.hints_seed}
         ev.write_report(args.out, rows, summary, ev.contact_sheet(photos, outputs), meta)
         print(f"report written to {args.out}/ (metrics.csv, metrics.json, contact_sheet.png)")
     return 0
@@ -674,6 +677,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reference-pairs", help="CSV of 'image,reference' file paths: a reference "
                    "per photo (e.g. another photo of the same kind of scene)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    s.add_argument("--simulated-hints", type=_bounded(int, 0), default=None, metavar="K",
+                   help="give backends that take hints K simulated user hints per photo "
+                   "(Zhang et al. 2017: random places, the truth's 5x5 mean colour)")
+    s.add_argument("--hints-seed", type=int, default=0, help="seed of --simulated-hints")
     s.add_argument("--self-reference", action="store_true",
                    help="use each photo itself as reference (sanity check)")
     s.add_argument("--video", help="evaluate on a clip instead of photos: a video file, a "

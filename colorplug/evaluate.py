@@ -169,16 +169,43 @@ def parse_backend_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
     return label, name, options
 
 
+#: Side of the square whose mean colour a simulated hint carries, and the hint's radius in
+#: pixels (a 5x5 square's mean on a disc of radius 2: about the same 5 px across).
+HINT_PATCH = 5
+HINT_RADIUS = 2.0
+
+
+def simulated_hints(truth: np.ndarray, k: int, seed: int, name: str = "") -> list[tuple]:
+    """The protocol of Zhang et al. 2017 for user hints: `k` points at uniformly random
+    places, each carrying the truth's mean colour over the 5x5 square around it; seeded by
+    (`seed`, the photo's `name`) so every backend gets the very same hints. Points as
+    `colorplug.hints` takes them: (x, y, (r, g, b), radius)."""
+    import zlib
+
+    h, w = truth.shape[:2]
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    half = HINT_PATCH // 2
+    points = []
+    for y, x in zip(rng.integers(0, h, k), rng.integers(0, w, k)):
+        patch = truth[max(0, y - half):y + half + 1, max(0, x - half):x + half + 1, :3]
+        colour = tuple(float(v) for v in patch.reshape(-1, 3).astype(np.float64).mean(0))
+        points.append((int(x), int(y), colour, HINT_RADIUS))
+    return points
+
+
 def evaluate(backends: Sequence[str], photos: list[tuple[str, np.ndarray]], *,
              device: str = "auto", reference: Any = None, self_reference: bool = False,
              references: dict[str, np.ndarray] | None = None,
-             progress: Callable[[int, int], None] | None = None
+             progress: Callable[[int, int], None] | None = None,
+             simulated_hint_points: int | None = None, hints_seed: int = 0
              ) -> tuple[list[Row], dict[str, dict[str, float]], dict[str, list[np.ndarray]]]:
     """Colorize every photo with every backend; return per-image rows, summaries, outputs.
 
     `backends` are specs for `parse_backend_spec`. The reference for a photo: the photo
     itself (`self_reference`), else `references[name]` (e.g. another photo of the same kind
-    of scene), else the one `reference`.
+    of scene), else the one `reference`. With `simulated_hint_points` = k, backends that
+    take hints get k simulated hints per photo (`simulated_hints`, seeded by `hints_seed`;
+    k = 0: none), the same for every backend.
     """
     from . import get
 
@@ -196,6 +223,9 @@ def evaluate(backends: Sequence[str], photos: list[tuple[str, np.ndarray]], *,
             ref = truth if self_reference else (references or {}).get(image_name, reference)
             uses_ref = colorizer.info.accepts_reference and ref is not None
             kwargs = {"reference": ref} if uses_ref else {}
+            if simulated_hint_points and colorizer.info.supports_hints:
+                kwargs["hints"] = simulated_hints(truth, simulated_hint_points, hints_seed,
+                                                  image_name)
             t0 = time.perf_counter()
             out = colorizer.colorize(gray, **kwargs)
             seconds = time.perf_counter() - t0

@@ -367,6 +367,16 @@ class ColorizeWidget(Container):
         except colorplug.ColorplugError as exc:
             show_error(napari_message(exc, self.backend.value))
             return
+        pending = self._pending_download(req["backend"], req["options"])
+        if pending is not None:
+            if not self._ask_download(req["backend"], pending):
+                from napari.utils.notifications import show_info
+
+                show_info(f"not downloaded: the weights {pending.public_name!r} are needed for "
+                          f"{req['backend']!r}; choose another Backend, or run again and "
+                          "answer Yes")
+                return
+            req["options"]["download"] = True
         self.result_layer = None
         self.stages: list[tuple] = []
         pbar = progress(total=req["total"] + 1, desc=f"loading model ({req['backend']})")
@@ -392,6 +402,46 @@ class ColorizeWidget(Container):
         self.run_button.enabled = False
         self.cancel_button.enabled = True
         worker.start()
+
+    def _pending_download(self, backend: str, options: dict[str, Any]) -> Any:
+        """The published weights `backend` needs that are not in the cache yet (None when
+        there are none, they are cached, or the user chose weights of their own)."""
+        from colorplug import cache
+
+        info = self._infos.get(backend)
+        declared = info.extra.get("weights") if info is not None else None
+        if not isinstance(declared, str) or "weights" in options:
+            return None
+        try:
+            spec = cache.registered_spec(declared, missing_ok=True)
+        except colorplug.ColorplugError:
+            return None
+        if spec is None or spec.url is None or cache.is_cached(spec):
+            return None
+        return spec
+
+    def _ask_download(self, backend: str, spec: Any) -> bool:
+        """Ask before downloading (size, licence, source): nothing large comes unasked."""
+        from qtpy.QtWidgets import QMessageBox
+
+        from colorplug import cache
+
+        box = QMessageBox(self.native)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Download weights? (colorplug)")
+        licence = spec.license or "licence not given"
+        box.setText(f"Backend {backend!r} needs the weights {spec.public_name!r}: "
+                    f"{cache.describe_size(spec.size)}, {licence}.\n\nDownload them now "
+                    f"from {spec.url}?")
+        box.setInformativeText(f"They are kept in {cache.weights_dir()} and checked against "
+                               "their SHA-256 before use; `colorplug weights list` shows them.")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        self.download_question = box  # what is being asked, while it is open
+        try:
+            return box.exec() == QMessageBox.StandardButton.Yes
+        finally:
+            self.download_question = None
 
     def cancel(self, _event: Any = None) -> None:
         """Stop between planes; no layer is added for a cancelled run."""

@@ -207,14 +207,14 @@ def image_scores(columns: list[torch.Tensor]) -> dict[str, float]:
     truth = (columns[-1].detach().float().cpu().clamp(0, 1) * 255).round().numpy()
     mse = ((pred - truth) ** 2).reshape(len(pred), -1).mean(axis=1)
     scores = {"psnr": float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))))}
-    try:
+    import importlib.util
+
+    if importlib.util.find_spec("skimage") is not None:  # ΔE00: the eval extra
         from ..evaluate import delta_e2000
 
         scores["delta_e"] = float(np.mean([
             delta_e2000(p.transpose(1, 2, 0), t.transpose(1, 2, 0))
             for p, t in zip(pred, truth)]))
-    except ImportError:  # ΔE00 needs the eval extra (scikit-image); PSNR alone then
-        pass
     return scores
 
 
