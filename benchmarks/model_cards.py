@@ -63,6 +63,55 @@ def table(summary_file: Path, rows: list[str] | None = None, note_selected: bool
     return "\n".join(lines)
 
 
+def finetune_table(result_file: Path) -> str:
+    """The fine-tuning benchmark (benchmarks/finetune.py): one table per domain."""
+    doc = json.loads(result_file.read_text())
+    out = []
+    for domain in ("scratch", "histology"):
+        if domain not in doc:
+            continue
+        d = doc[domain]
+        rows = d["rows"]
+        base = rows["shipped default"]
+        out += [f"**{domain}** ({d['train_images']} training images, {d['heldout_images']} "
+                "held out):", "",
+                "| weights | PSNR (dB) | vs shipped | ΔE00 | ΔCF | steps | SHA-256 |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for label, r in rows.items():
+            steps = r.get("steps", "—")
+            out.append(f"| {label} | {r['psnr']:.2f} | {r['psnr'] - base['psnr']:+.2f} "
+                       f"| {r['delta_e']:.2f} | {r['delta_cf']:.1f} | {steps} "
+                       f"| `{r['weights_sha256'][:12]}` |")
+        out.append("")
+    m = doc["machine"]
+    out.append(f"CPU, {m['threads']} threads, torch {m['torch']}. Reproduce: `python "
+               f"benchmarks/finetune.py --photos PHOTOS_DIR` (results: "
+               f"`{result_file.relative_to(ROOT)}`).")
+    return "\n".join(out)
+
+
+def hints_table(result_file: Path) -> str:
+    """The hints curve (benchmarks/hints_curve.py): PSNR (ΔE00) per number of hints."""
+    doc = json.loads(result_file.read_text())
+    curve = doc["curve"]
+    ks = list(curve)
+    labels = ["gray", "guided", "scribble", "default"]
+    lines = ["| backend | " + " | ".join(f"k = {k}" for k in ks) + " |",
+             "| --- |" + " --- |" * len(ks)]
+    for label in labels:
+        cells = []
+        for k in ks:
+            s = curve[k].get(label)
+            cells.append(f"{s['psnr']:.2f} ({s['delta_e']:.2f})" if s else "—")
+        name = f"default (`{doc['default_backend']}`)" if label == "default" else f"`{label}`"
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", f"PSNR in dB (ΔE00) on {doc['split']}: {doc['images']} photos, longest side "
+              f"{doc['max_side']}, hints seed {doc['seed']}; `guided` weights SHA-256 "
+              f"`{doc['weights']['guided'][:12]}`, default `{doc['weights']['default'][:12]}`. "
+              f"Reproduce: `{doc['command']}` (results: `{result_file.relative_to(ROOT)}`)."]
+    return "\n".join(lines)
+
+
 def blocks() -> dict[str, str]:
     """Block name -> generated markdown, for every result folder that exists."""
     out = {}
@@ -70,6 +119,11 @@ def blocks() -> dict[str, str]:
         f = folder / "summary.json"
         if f.is_file():
             out[folder.name] = table(f)
+    for part in ("val", "test"):
+        if (RESULTS / f"hints_{part}.json").is_file():
+            out[f"hints_{part}"] = hints_table(RESULTS / f"hints_{part}.json")
+    if (RESULTS / "finetune.json").is_file():
+        out["finetune"] = finetune_table(RESULTS / "finetune.json")
     return out
 
 

@@ -20,6 +20,22 @@ def test_split_is_deterministic_by_name(tmp_path):
     assert set(p.name for p in val) <= set(p.name for p in val_again)
 
 
+def test_a_small_folder_whose_names_all_hash_into_val_still_trains():
+    """Ten images whose names all fall in the val buckets (a user's folder can): about a
+    fifth is val, the rest trains (it used to leave nothing to train on)."""
+    import hashlib
+    from pathlib import Path
+
+    def bucket(name: str) -> float:
+        return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    names = [f"p{i}.png" for i in range(2000) if bucket(f"p{i}.png") < 0.2][:10]
+    train, val = split_paths([Path(n) for n in names], 0.2)
+    assert len(val) == 2 and len(train) == 8
+    assert split_paths([Path(n) for n in reversed(names)], 0.2)[1] == sorted(
+        val, key=lambda p: bucket(p.name))
+
+
 def test_two_step_training_writes_loadable_weights(photo_dir, tmp_path, capsys):
     out = tmp_path / "run" / "ae.safetensors"
     args = ["train", "autoencoder", "--data", str(photo_dir), "--out", str(out),

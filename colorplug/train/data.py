@@ -20,12 +20,20 @@ def split_paths(paths: Sequence[Path], val_fraction: float) -> tuple[list[Path],
     The same file always lands on the same side, whatever else is in the folder, so the
     held-out photos stay held out across runs and machines.
     """
+    def bucket(p: Path) -> float:
+        return int(hashlib.sha1(Path(p).name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
     train, val = [], []
     for p in paths:
-        bucket = int(hashlib.sha1(Path(p).name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        (val if bucket < val_fraction else train).append(Path(p))
+        (val if bucket(p) < val_fraction else train).append(Path(p))
     if val_fraction > 0 and not val and len(train) > 1:
         val.append(train.pop())
+    # a small folder whose names all hash low: keep about `val_fraction` of it for val (the
+    # lowest buckets) and train on the rest, never on nothing
+    keep = max(1, round(len(paths) * val_fraction))
+    if not train and len(val) > 1:
+        val.sort(key=bucket)
+        val, train = val[:min(keep, len(val) - 1)], val[min(keep, len(val) - 1):]
     return train, val
 
 
