@@ -6,6 +6,7 @@ import importlib
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -278,7 +279,8 @@ def cmd_train(argv: Sequence[str]) -> int:
         err(f"backend {entry.name!r} has nothing to train")
         return 2
     trainer = importlib.import_module(entry.info.trainer)
-    p = argparse.ArgumentParser(prog=f"colorplug train {entry.name}",
+    # no abbreviated flags: fine-tuning defaults apply to the flags the user did not type
+    p = argparse.ArgumentParser(prog=f"colorplug train {entry.name}", allow_abbrev=False,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("backend")
     p.add_argument("--data", nargs="+", required=True, help="folders or files of colour photos")
@@ -426,6 +428,7 @@ def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
                       half=args.half, split=args.split, base=base, val_data=args.val,
                       budget_min=args.minutes,
                       extra={k: v for k, v in vars(args).items() if k not in ("data", "out")})
+    started = time.time()
     try:
         summary = fit(trainer.make_task(args), cfg, progress=not args.quiet)
     except TrainingError as exc:
@@ -434,11 +437,14 @@ def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
     except KeyboardInterrupt:
         hint = (f"; the last finished epoch is in {ckpt}: run the same command with --resume "
                 "to continue") if ckpt.is_file() else ""
-        if env.is_main and args.name and args.out.is_file():
+        # only weights this run wrote (a previous run's file is not this run's result)
+        ours = args.out.is_file() and args.out.stat().st_mtime >= started - 1
+        if env.is_main and args.name and ours:
             from .train.finetune import register
 
             state = read_summary(args.out)
-            entry = register(args.name, args.backend, cfg, state, interrupted=True)
+            entry = register(args.name, args.backend, cfg, state, interrupted=True,
+                             replace=args.resume)
             err(f"interrupted; kept the best validated weights so far as your weights "
                 f"{entry.name!r} ({entry.path})" + hint)
         else:
@@ -454,7 +460,7 @@ def _run_training(trainer: Any, args: argparse.Namespace, env: Any) -> int:
         if args.name:
             from .train.finetune import register
 
-            entry = register(args.name, args.backend, cfg, summary)
+            entry = register(args.name, args.backend, cfg, summary, replace=args.resume)
             print(f"registered as your weights {entry.name!r}: use -b '{args.backend}?weights="
                   f"{entry.name}' or get({args.backend!r}, weights={entry.name!r})")
     return 0
@@ -468,7 +474,8 @@ def read_summary(weights_file: Path) -> dict[str, Any]:
     training = meta.get("training", {})
     return {"history": meta.get("history") or [meta.get("metrics", {})],
             "steps": training.get("steps"), "seconds": training.get("seconds"),
-            "epochs": training.get("epochs_done")}
+            "epochs": training.get("epochs_done"),
+            "selected_by": training.get("selected_by") or "val_loss"}
 
 
 # ------------------------------------------------------------------------------- eval

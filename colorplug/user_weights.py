@@ -46,7 +46,7 @@ def check_name(name: str, *, flag: str = "--name") -> str:
     if name == "default":
         raise WeightsError(f"{flag} default: 'default' means the backend's shipped weights; "
                            "choose another name")
-    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > 100:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or len(name) > 100:
         raise WeightsError(f"{flag} {name!r}: a weights name must start with a lowercase letter "
                            "or digit and hold only lowercase letters, digits, '-', '_' and '.'")
     return name
@@ -54,7 +54,7 @@ def check_name(name: str, *, flag: str = "--name") -> str:
 
 def find(name: str) -> UserWeights | None:
     """The user's weights called `name`, or None."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         return None
     path = user_weights_dir() / f"{name}{SUFFIX}"
     if not path.is_file():
@@ -70,7 +70,12 @@ def _entry(path: Path) -> UserWeights:
         card = {}
     if not isinstance(card, dict):
         card = {}
-    backend = str(card.get("backend") or read_metadata(path).get("backend") or "?")
+    backend = card.get("backend")
+    if not isinstance(backend, str) or not backend:
+        try:
+            backend = str(read_metadata(path).get("backend") or "?")
+        except WeightsError:  # a broken file is listed, and refused when loaded
+            backend = "?"
     return UserWeights(path.name[:-len(SUFFIX)], path, backend, card)
 
 
@@ -80,7 +85,7 @@ def listing() -> list[UserWeights]:
     if not folder.is_dir():
         return []
     return [_entry(p) for p in sorted(folder.glob(f"*{SUFFIX}"))
-            if p.is_file() and NAME_RE.match(p.name[:-len(SUFFIX)])]
+            if p.is_file() and NAME_RE.fullmatch(p.name[:-len(SUFFIX)])]
 
 
 def taken_by_others(name: str) -> str | None:
@@ -116,7 +121,7 @@ def store(name: str, weights_file: str | os.PathLike, card: dict[str, Any], *,
     import hashlib
 
     digest = hashlib.sha256(data).hexdigest()
-    card = {"name": name, "backend": meta["backend"], "sha256": digest, **card}
+    card = {**card, "name": name, "backend": meta["backend"], "sha256": digest}
     write_bytes_atomic(target, data, overwrite=True)
     write_bytes_atomic(target.with_name(target.name + ".sha256"),
                        f"{digest}  {target.name}\n".encode(), overwrite=True)
@@ -148,21 +153,27 @@ def remove(name: str) -> Path:
 
 
 def export(name: str, file: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write the user's weights `name` to `file` (with its sidecar and card beside it)."""
+    """Write the user's weights `name` to `file` (with its sidecar and card beside it),
+    verified against its checksum first; none of the three replaces a file unasked."""
+    from .weights import ResolvedWeights, expected_sha256, load_file
+
     entry = get_entry(name)
     target = Path(file)
     if target.suffix != SUFFIX:
         raise WeightsError(f"export to {str(file)!r}: the file name must end in {SUFFIX}")
-    if target.exists() and not overwrite:
-        raise WeightsError(f"{str(file)!r} exists; pass --overwrite to replace it")
+    sidecar = target.with_name(target.name + ".sha256")
+    card_path = target.with_suffix(CARD_SUFFIX)
+    taken = [p for p in (target, sidecar, card_path) if p.exists()]
+    if taken and not overwrite:
+        raise WeightsError(f"{', '.join(map(str, taken))} already exist; pass --overwrite to "
+                           "replace them")
+    load_file(ResolvedWeights(entry.path, expected_sha256(entry.path)))  # not corrupted
     data = entry.path.read_bytes()
     write_bytes_atomic(target, data, overwrite=overwrite)
     digest = sha256_file(target)
-    write_bytes_atomic(target.with_name(target.name + ".sha256"),
-                       f"{digest}  {target.name}\n".encode(), overwrite=True)
-    write_bytes_atomic(target.with_suffix(CARD_SUFFIX),
-                       (json.dumps(entry.card, indent=2, default=str) + "\n").encode(),
-                       overwrite=True)
+    write_bytes_atomic(sidecar, f"{digest}  {target.name}\n".encode(), overwrite=overwrite)
+    write_bytes_atomic(card_path, (json.dumps(entry.card, indent=2, default=str) + "\n").encode(),
+                       overwrite=overwrite)
     return target
 
 

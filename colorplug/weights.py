@@ -212,7 +212,7 @@ def user_weights_dir() -> Path:
 
 def user_weights_file(name: str) -> Path | None:
     """The user's weights file called `name` (``colorplug train --name``), if it exists."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         return None
     path = user_weights_dir() / f"{name}.safetensors"
     return path if path.is_file() else None
@@ -291,7 +291,7 @@ def resolve(weights: Any, default: WeightsSpec | None) -> ResolvedWeights:
         if size is not None and not (size.isdigit() and int(size) > 0):
             raise WeightsError(f"weights URL {url}: size={size!r} must be a number of bytes")
         return ResolvedWeights(download(url, sha, size=int(size) if size else None), sha)
-    if isinstance(weights, str) and not Path(weights).expanduser().exists():
+    if isinstance(weights, str) and not Path(weights).expanduser().is_file():
         from .cache import registered_spec
 
         spec = registered_spec(weights, missing_ok=True)

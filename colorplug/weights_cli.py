@@ -62,7 +62,8 @@ def _list(args: argparse.Namespace) -> int:
     from . import user_weights
 
     for entry in user_weights.listing():
-        base = (entry.card.get("base") or {}).get("weights") or "?"
+        base_info = entry.card.get("base")
+        base = (base_info.get("weights") if isinstance(base_info, dict) else None) or "?"
         print(f"{entry.name:<34}{_size(entry.size):>10}  {'yours':<14}{'yours':<8}"
               f"{entry.backend + ' from ' + base:<26}{entry.path}")
     print(f"\nyours: {user_weights.user_weights_dir()}")

@@ -33,12 +33,16 @@ def layer_images(layer: Any) -> list[np.ndarray]:
     from colorplug.image import intensity_to_unit
 
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    arr = np.asarray(data)
-    if arr.ndim < 3 or arr.shape[-1] not in (3, 4):
+    if len(data.shape) < 3 or data.shape[-1] not in (3, 4):
         raise colorplug.InputError(f"the layer {layer.name!r} is not a colour (RGB) image")
-    planes = arr.reshape((-1,) + arr.shape[-3:])[:MAX_PLANES_PER_LAYER]
-    return [np.rint(intensity_to_unit(p[..., :3], "dtype") * 255).astype(np.uint8)
-            for p in planes]
+    lead = data.shape[:-3]
+    count = int(np.prod(lead)) if lead else 1
+    images = []
+    for i in range(min(count, MAX_PLANES_PER_LAYER)):  # plane by plane (dask, zarr: lazily)
+        index = np.unravel_index(i, lead) if lead else ()
+        plane = np.asarray(data[tuple(index)])
+        images.append(np.rint(intensity_to_unit(plane[..., :3], "dtype") * 255).astype(np.uint8))
+    return images
 
 
 class TrainSection(Container):
@@ -144,7 +148,11 @@ class TrainSection(Container):
             if "error" in outcome:
                 return napari_message(outcome["error"], req["backend"])
             result = outcome["result"]
-            return {"result": result, "before_after": self._before_after(req, result)}
+            try:
+                pair = self._before_after(req, result)
+            except Exception:  # noqa: BLE001 - the weights are kept; the pictures are extra
+                pair = None
+            return {"result": result, "before_after": pair}
         except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
             return napari_message(exc, req["backend"])
         finally:
@@ -158,7 +166,7 @@ class TrainSection(Container):
         from colorplug.image import read_image
 
         val_list = Path(result.summary["out"]).with_suffix(".val.txt")
-        names = val_list.read_text().split() if val_list.is_file() else []
+        names = [n for n in val_list.read_text().splitlines() if n] if val_list.is_file() else []
         source = req["folder"]
         if not names:
             return None
@@ -166,7 +174,12 @@ class TrainSection(Container):
             index = int(names[0].split("_")[1].split(".")[0])
             truth = req["images"][index]
         else:
-            truth = read_image(Path(source) / names[0])[..., :3]
+            from colorplug.image import find_images
+
+            found = [p for p in find_images(source) if p.name == names[0]]
+            if not found:
+                return None
+            truth = read_image(found[0])[..., :3]
         gray = ev.gray_input(truth)
         before = colorplug.get(req["backend"], weights=None if req["weights"] == "default"
                                else req["weights"]).colorize(gray)

@@ -146,6 +146,7 @@ class ColorizeWidget(Container):
             self.backend.value = backend
         self.weights.reset_choices()
         self.weights.value = name
+        self.weights.visible = True  # "default" and the new weights: a choice now
 
     def _hint_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
         """Layers the user can paint colour on: Points, Shapes, Labels, RGB images."""

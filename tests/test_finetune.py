@@ -113,7 +113,7 @@ def test_registry_round_trip_export_remove_import(tmp_path, user_data):
     assert json.loads((tmp_path / "shared.json").read_text())["base"]["weights"] == "default"
     # export never overwrites unasked
     r = cli("weights", "export", "a", str(tmp_path / "shared.safetensors"))
-    assert r.returncode != 0 and "exists" in r.stderr
+    assert r.returncode != 0 and "already exist" in r.stderr
     assert cli("weights", "remove", "a").returncode == 0
     assert not (user_data / "a.safetensors").exists()
     r = cli("colorize", "-b", "autoencoder?weights=a", str(data / "p0.png"), "-o",
@@ -193,6 +193,13 @@ def test_ctrl_c_keeps_the_best_so_far_as_the_named_weights(tmp_path, user_data):
     gray = np.full((32, 32), 128, np.uint8)
     assert colorplug.get("autoencoder", weights="cut", device="cpu").colorize(gray).shape == \
         (32, 32, 3)
+    # the same command with --resume continues and replaces the interrupted entry
+    r = subprocess.run(CLI + ["train", "autoencoder", "--from", "default", "--data", str(data),
+                              "--name", "cut", "--minutes", "0.05", "--batch-size", "4",
+                              "--steps-per-epoch", "2", "--resume", "--quiet"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((user_data / "cut.json").read_text())["training"]["interrupted"] is False
 
 
 def test_finetune_api_with_a_val_folder_and_a_stop_callback(tmp_path, user_data):

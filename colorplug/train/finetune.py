@@ -31,7 +31,7 @@ FINETUNE_WARMUP_STEPS = 20
 #: Epoch cap when a time budget governs (the budget ends training first).
 FINETUNE_MAX_EPOCHS = 100_000
 #: Backends whose training can start from shipped weights.
-FINETUNABLE = ("fusion", "cgan", "autoencoder")
+FINETUNABLE = ("fusion", "cgan", "autoencoder", "guided")
 
 
 def base_weights(backend: str, source: str = "default") -> BaseWeights:
@@ -129,8 +129,12 @@ def model_card(backend: str, cfg: TrainConfig, summary: dict[str, Any],
 
     history = summary.get("history", [])
     base_record = next((r for r in history if r.get("epoch") == 0), {})
-    scored = [r for r in history if "val_psnr" in r]
-    best = max(scored, key=lambda r: r["val_psnr"]) if scored else {}
+    if summary.get("selected_by", "val_psnr") == "val_psnr":
+        scored = [r for r in history if "val_psnr" in r]
+        best = max(scored, key=lambda r: r["val_psnr"]) if scored else {}
+    else:  # kept by val loss (training from scratch)
+        scored = [r for r in history if "val_loss" in r]
+        best = min(scored, key=lambda r: r["val_loss"]) if scored else {}
     keys = ("val_psnr", "val_delta_e")
     return {
         "backend": backend,
@@ -162,11 +166,13 @@ class FineTuneResult:
 
 
 def register(name: str, backend: str, cfg: TrainConfig, summary: dict[str, Any], *,
-             interrupted: bool = False) -> Any:
-    """Store a run's kept weights in the user's registry under `name` with its card."""
+             interrupted: bool = False, replace: bool = False) -> Any:
+    """Store a run's kept weights in the user's registry under `name` with its card
+    (`replace`: a resumed run replaces the entry its interrupted part registered)."""
     from ..user_weights import store
 
-    return store(name, cfg.out, model_card(backend, cfg, summary, interrupted))
+    return store(name, cfg.out, model_card(backend, cfg, summary, interrupted),
+                 overwrite=replace)
 
 
 def finetune(backend: str, data: Sequence[str | Path] | str | Path, *, name: str | None = None,
@@ -194,7 +200,7 @@ def finetune(backend: str, data: Sequence[str | Path] | str | Path, *, name: str
             raise WeightsError(f"--name {name}: {clash or f'your weights {name!r} exist'}; "
                                "choose another name")
     trainer = trainer_for(backend)
-    parser = argparse.ArgumentParser(prog=f"colorplug train {backend}")
+    parser = argparse.ArgumentParser(prog=f"colorplug train {backend}", allow_abbrev=False)
     for flag, kind, default in (("--lr", float, 1e-3), ("--batch-size", int, 64),
                                 ("--epochs", int, 10), ("--steps-per-epoch", int, None),
                                 ("--val-fraction", float, 0.1)):
@@ -208,6 +214,8 @@ def finetune(backend: str, data: Sequence[str | Path] | str | Path, *, name: str
     args.minutes = minutes
     apply_finetune_defaults(args, {o.split("=")[0] for o in options if o.startswith("--")})
     target = Path(out) if out is not None else run_folder(name) / f"{name}.safetensors"
+    if out is not None and (target.exists() or target.with_suffix(".ckpt").exists()):
+        raise InputError(f"out={str(target)!r} or its checkpoint exists; give a new file")
     target.parent.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(data=[str(d) for d in data], out=target, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, seed=seed,

@@ -330,8 +330,21 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool, on_record:
     # fine-tuning keeps what validates best, judged by PSNR, and the base itself competes:
     # it is validated before the first step, so the kept weights are never worse on val
     select = "val_psnr" if cfg.base is not None else "val_loss"
+    if state.get("selected_by", select) != select:
+        raise TrainingError(f"--resume: {ckpt_path} kept weights by {state['selected_by']} and "
+                            f"this run would keep them by {select}; resume with the same "
+                            "--from as the run that wrote it")
+    state["selected_by"] = select
     budget_s = cfg.budget_min * 60 if cfg.budget_min else None
+    session_start = time.time()  # the budget counts this invocation (a resume gets its own)
     stopped = False
+
+    def time_to_stop() -> bool:
+        """Cancel asked or budget spent; under torchrun rank 0 decides for every rank, so
+        all leave the step loop at the same step."""
+        now = bool((stop is not None and stop()) or
+                   (budget_s is not None and time.time() - session_start > budget_s))
+        return bool(env.broadcast(now)) if env.distributed else now
 
     def validate() -> dict[str, float]:
         model.eval()
@@ -370,8 +383,8 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool, on_record:
         task.on_train_start(model)
     for epoch in range(state["epoch"], cfg.epochs):
         model.train()
-        if cfg.base is not None:
-            freeze_batchnorm(model)
+        if cfg.base is not None:  # the base's network only (a GAN's fresh critic learns)
+            freeze_batchnorm(task.export(model) if hasattr(task, "export") else model)
         total = steps if steps else len(train_dl)
         bar = tqdm(total=total, desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}",
                    disable=not (progress and env.is_main), leave=False)
@@ -381,8 +394,7 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool, on_record:
             sampler.set_epoch(epoch)
         it = iter(train_dl)
         for _ in range(total):
-            if (stop is not None and stop()) or \
-                    (budget_s is not None and time.time() - start > budget_s):
+            if time_to_stop():
                 stopped = True
                 break
             try:
@@ -491,6 +503,7 @@ def _save_weights(task: TrainTask, model: torch.nn.Module, cfg: TrainConfig, sta
             "seed": cfg.seed, "device": str(device), "processes": world_size,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "seconds": round(state["elapsed"], 1), "torch": torch.__version__,
+            "selected_by": state.get("selected_by"),
             "extra": {k: v for k, v in cfg.extra.items()},
         },
         "metrics": state["history"][-1] if state["history"] else {},
