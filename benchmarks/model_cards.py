@@ -75,13 +75,14 @@ def finetune_table(result_file: Path) -> str:
         base = rows["shipped default"]
         out += [f"**{domain}** ({d['train_images']} training images, {d['heldout_images']} "
                 "held out):", "",
-                "| weights | PSNR (dB) | vs shipped | ΔE00 | ΔCF | steps | SHA-256 |",
-                "| --- | --- | --- | --- | --- | --- | --- |"]
+                "| weights | PSNR (dB) | vs shipped | ΔE00 | ΔCF | kept: epoch, step | val images | SHA-256 |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for label, r in rows.items():
-            steps = r.get("steps", "—")
+            kept = (f"{r['kept_epoch']}, {r['steps_when_kept']}" if r.get("kept_epoch")
+                    is not None else "—")
             out.append(f"| {label} | {r['psnr']:.2f} | {r['psnr'] - base['psnr']:+.2f} "
-                       f"| {r['delta_e']:.2f} | {r['delta_cf']:.1f} | {steps} "
-                       f"| `{r['weights_sha256'][:12]}` |")
+                       f"| {r['delta_e']:.2f} | {r['delta_cf']:.1f} | {kept} "
+                       f"| {r.get('val_images') or '—'} | `{r['weights_sha256'][:12]}` |")
         out.append("")
     m = doc["machine"]
     out.append(f"CPU, {m['threads']} threads, torch {m['torch']}. Reproduce: `python "

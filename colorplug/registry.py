@@ -47,6 +47,7 @@ BUILTIN_PLUGINS = (
     "colorplug.backends.fusion",
     "colorplug.backends.cgan",
     "colorplug.backends.exemplar",
+    "colorplug.backends.guided",
 )
 ENTRY_POINT_GROUP = "colorplug"
 BUILTIN_DISTRIBUTION = "colorplug (built-in)"

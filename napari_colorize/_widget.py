@@ -294,12 +294,9 @@ class ColorizeWidget(Container):
             yield ("loading", req["backend"])
             colorizer = self._colorizer(req["backend"], req["options"])
             unhinted = None
-            if req["hints"] is not None:
-                if self._infos[req["backend"]].needs_hints:  # planes without hints: gray
-                    unhinted = self._colorizer("gray", {k: v for k, v in req["options"].items()
-                                                        if k == "intensity_range"})
-                else:  # a backend that also colorizes on its own (guided): itself
-                    unhinted = colorizer
+            if req["hints"] is not None:  # planes without hints stay gray, not an error
+                unhinted = self._colorizer("gray", {k: v for k, v in req["options"].items()
+                                                    if k == "intensity_range"})
             levels = req.get("levels")
             if req.get("temporal"):
                 planes = colorize_time(
