@@ -379,6 +379,12 @@ def _fit(task: TrainTask, cfg: TrainConfig, env: Any, progress: bool, on_record:
             on_record(record)
         _save_weights(task, model, cfg, state, device, len(train_paths), len(val_paths), world)
 
+    import importlib.util
+
+    if importlib.util.find_spec("skimage") is not None:
+        # imported now, not in the first validation: a slow first import there delayed the
+        # epoch and made a Ctrl-C during it land inside module initialisation
+        importlib.import_module("skimage.color")
     if hasattr(task, "on_train_start"):  # e.g. a decode setting of the base that training resets
         task.on_train_start(model)
     for epoch in range(state["epoch"], cfg.epochs):
