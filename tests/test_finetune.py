@@ -175,7 +175,10 @@ def test_ctrl_c_keeps_the_best_so_far_as_the_named_weights(tmp_path, user_data):
     proc = subprocess.Popen(CLI + ["train", "autoencoder", "--from", "default", "--data",
                                    str(data), "--name", "cut", "--minutes", "30",
                                    "--batch-size", "4", "--steps-per-epoch", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # as from a terminal: an earlier test (Qt, dask) may leave SIGINT
+                            # ignored in this process, and a child inherits that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Ctrl-C once the second fine-tuned epoch is reported (its JSON line on stdout): the
     # first one's checkpoint is written by then
     for line in proc.stdout:
