@@ -29,8 +29,9 @@ def test_fusion_keeps_the_interior_chroma_up_to_the_edge():
     # a crop of the astronaut photo with colour up to every edge (the truth's ratio ~0.96)
     truth = colorplug.sample("astronaut_color")[100:400, 50:350]
     want = edge_ratio(truth)
-    assert 0.9 < want < 1.05
+    assert 0.9 < want < 1.05  # the fixture: the truth itself has colour up to the edge
     out = colorplug.get("fusion", device="cpu").colorize(gray_input(truth))
-    # zero padding gave 0.878 here (0.92 of the truth's); mirrored borders give 0.984
+    # evidence for 0.95: zero padding gave 0.878 here (0.92 of the truth's) and mirrored
+    # borders 0.984; on 21 val photos benchmarks/border.py measured 0.92 vs 0.99 of 1.0
     assert edge_ratio(out) >= 0.95 * want
 

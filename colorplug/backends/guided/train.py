@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ...color import lab_to_rgb_torch, rgb_to_lab_torch
 from ...errors import InputError
 from ...train import PhotoDataset, TrainConfig
+from ...train.schedule import warmup_cosine
 from .model import AB_SCALE, GuidedConfig, GuidedNet, network_input
 
 
@@ -108,15 +109,7 @@ class GuidedTask:
 
     def optimizer(self, model: torch.nn.Module, cfg: TrainConfig):
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-        warmup, total = self.args.warmup, max(self.total_steps, 1)
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        sched.per_step = True
+        sched = warmup_cosine(opt, self.args.warmup, self.total_steps)
         return opt, sched
 
     def _inputs(self, rgb: torch.Tensor, fixed: bool) -> tuple[torch.Tensor, torch.Tensor]:
