@@ -64,7 +64,21 @@ def confidence_of(colorizer, gray) -> dict[str, float]:
         return {}
 
 
-def run(configs: list[str], photos, device: str, with_confidence: bool = False):
+#: Configuration label -> SHA-256 of the weights file it ran with (None: no weights), filled
+#: by `run` and written into the results' meta.
+WEIGHTS_SHA256: dict[str, str | None] = {}
+
+
+def weights_sha256(colorizer) -> str | None:
+    """The SHA-256 of the weights file a colorizer loaded (None for weightless backends)."""
+    from colorplug.weights import sha256_file
+
+    path = (getattr(colorizer, "metadata", None) or {}).get("weights_file")
+    return sha256_file(path) if path else None
+
+
+def run(configs: list[str], photos, device: str, with_confidence: bool = False,
+        gray_method: str = "lstar"):
     """(rows, summary, outputs) of every configuration, through colorplug.evaluate."""
     import colorplug
 
@@ -79,8 +93,9 @@ def run(configs: list[str], photos, device: str, with_confidence: bool = False):
         if gain != 1.0:
             label = f"{label}x{gain:g}"
         colorizer = colorplug.get(name, device=device, **options)
+        WEIGHTS_SHA256[label] = weights_sha256(colorizer)
         wrapped = Gained(colorizer, gain) if gain != 1.0 else colorizer
-        r, o = _evaluate_one(label, wrapped, photos, with_confidence)
+        r, o = _evaluate_one(label, wrapped, photos, with_confidence, gray_method)
         rows += r
         outputs.update(o)
         s = ev.summarize(r)[label]
@@ -90,10 +105,11 @@ def run(configs: list[str], photos, device: str, with_confidence: bool = False):
     return rows, ev.summarize(rows), outputs
 
 
-def _evaluate_one(label: str, colorizer, photos, with_confidence: bool = False):
+def _evaluate_one(label: str, colorizer, photos, with_confidence: bool = False,
+                  gray_method: str = "lstar"):
     rows, outputs = [], {label: []}
     for image_name, truth in photos:
-        gray = ev.gray_input(truth)
+        gray = ev.gray_input(truth, gray_method)
         t0 = time.perf_counter()
         out = colorizer.colorize(gray)
         seconds = time.perf_counter() - t0
@@ -122,6 +138,30 @@ def select(summary: dict, gray_label: str = "gray") -> tuple[str, str]:
     return best, "no configuration reaches gray's PSNR; the highest PSNR"
 
 
+#: Issue 30's rule for the default, fixed before measuring: among the automatic
+#: configurations whose val PSNR is at least gray's - 0.5 dB and whose CIEDE2000 is at most
+#: gray's + 2.5, the most colourful one (a default that colours, without making photos
+#: measurably worse than gray).
+DEFAULT_RULE_PSNR_SLACK = 0.5
+DEFAULT_RULE_DELTA_E_SLACK = 2.5
+
+
+def select_default(summary: dict, ineligible: set[str] = frozenset(),
+                   gray_label: str = "gray") -> tuple[str, str]:
+    """The configuration issue 30's rule picks, and why (`ineligible`: weights that saw val)."""
+    gray = summary[gray_label]
+    passing = {k: v for k, v in summary.items()
+               if k != gray_label and k not in ineligible
+               and v["psnr"] >= gray["psnr"] - DEFAULT_RULE_PSNR_SLACK
+               and v["delta_e"] <= gray["delta_e"] + DEFAULT_RULE_DELTA_E_SLACK}
+    if not passing:
+        return gray_label, "no configuration is within 0.5 dB and 2.5 dE00 of gray: gray"
+    best = max(passing, key=lambda k: passing[k]["cf"])
+    return best, (f"the highest CF ({passing[best]['cf']:.1f}) among the {len(passing)} "
+                  f"eligible configurations with PSNR >= gray - {DEFAULT_RULE_PSNR_SLACK} dB "
+                  f"and dE00 <= gray + {DEFAULT_RULE_DELTA_E_SLACK}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
@@ -132,6 +172,15 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--select", action="store_true", help="choose by the goal (val only)")
+    p.add_argument("--rule", choices=["issue15", "default"], default="issue15",
+                   help="what --select applies: issue 15's goal (PSNR >= gray, dCF <= 8) or "
+                        "issue 30's rule for the default (the most colourful configuration "
+                        "within 0.5 dB PSNR and 2.5 dE00 of gray)")
+    p.add_argument("--ineligible", nargs="*", default=[],
+                   help="labels --select must not pick (weights trained on this part)")
+    p.add_argument("--gray", choices=sorted(ev.GRAY_METHODS), default="lstar",
+                   help="how the gray input is made from the photo: its L* (default) or the "
+                        "Rec. 601 / 709 luma most tools make")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--confidence", action="store_true",
                    help="also report each backend's per-pixel confidence where it has one (mean, "
@@ -151,8 +200,9 @@ def main(argv=None) -> int:
     print(f"{len(photos)} {args.part} photos of split {args.split}", flush=True)
     labels = {ev.parse_backend_spec(c)[0] for c in args.configs}
     configs = args.configs if "gray" in labels else ["gray", *args.configs]
-    rows, summary, outputs = run(configs, photos, args.device, args.confidence)
+    rows, summary, outputs = run(configs, photos, args.device, args.confidence, args.gray)
     meta = {"split": f"{args.split}:{args.part}", "max_side": args.max_side,
+            "gray": args.gray, "ineligible": args.ineligible, "weights_sha256": WEIGHTS_SHA256,
             "configs": configs, "command": "python benchmarks/colour_eval.py " +
             " ".join(argv if argv is not None else sys.argv[1:])}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -163,10 +213,13 @@ def main(argv=None) -> int:
     ev.write_report(args.out, rows, summary, sheet, meta)
     result = {"meta": meta, "summary": summary}
     if args.select:
-        best, why = select(summary)
-        result["selected"] = {"config": best, "why": why}
+        if args.rule == "default":
+            best, why = select_default(summary, set(args.ineligible))
+        else:
+            best, why = select(summary)
+        result["selected"] = {"config": best, "why": why, "rule": args.rule}
         print(f"selected on {args.part}: {best} ({why})")
-    (args.out / "summary.json").write_text(json.dumps(ev._json_safe(result), indent=1) + "\n")
+    (args.out / "summary.json").write_text(json.dumps(ev.json_safe(result), indent=1) + "\n")
     print(ev.format_table(summary))
     return 0
 

@@ -57,6 +57,9 @@ def table(summary_file: Path, rows: list[str] | None = None, note_selected: bool
                  f"{meta['max_side']}, CF of the truth {truth_cf:.1f}. Reproduce: {how} "
                  f"(the exact command is in `summary.json`); per-photo rows in "
                  f"`{summary_file.parent.relative_to(ROOT)}/metrics.csv`.")
+    if meta.get("weights_sha256"):
+        lines.append("Weights SHA-256: " + "; ".join(
+            f"{label} `{sha[:12]}`" for label, sha in meta["weights_sha256"].items() if sha) + ".")
     if "test" in meta["split"] and any(any(t in n for t in NOT_HELD_OUT) for n in summary):
         lines.append("† weights trained before the split existed: their training photos include "
                      "this test part, so these rows are optimistic.")
@@ -113,16 +116,29 @@ def hints_table(result_file: Path) -> str:
     return "\n".join(lines)
 
 
+def steering_sentence(result_file: Path) -> str:
+    """Reference steering per fusion weights file (benchmarks/fusion_steering.py)."""
+    doc = json.loads(result_file.read_text())
+    parts = [f"{name.removesuffix('.safetensors')} (SHA-256 `{row['sha256'][:12]}`) "
+             f"{row['mean_delta_ab']:.2f}" for name, row in doc["weights"].items()]
+    return ("Reference steering: the same target colorized with a portrait and with a smooth "
+            "sky-like gradient as references differs by a mean |Δa\\*b\\*| of "
+            + ", ".join(parts) + f" (results: `{result_file.relative_to(ROOT)}`; reproduce: "
+            f"`{doc['command']}`).")
+
+
 def blocks() -> dict[str, str]:
     """Block name -> generated markdown, for every result folder that exists."""
     out = {}
-    for folder in sorted(RESULTS.glob("colour_*")):
+    for folder in sorted([*RESULTS.glob("colour_*"), *RESULTS.glob("default_*")]):
         f = folder / "summary.json"
         if f.is_file():
             out[folder.name] = table(f)
     for part in ("val", "test"):
         if (RESULTS / f"hints_{part}.json").is_file():
             out[f"hints_{part}"] = hints_table(RESULTS / f"hints_{part}.json")
+    if (RESULTS / "fusion_steering.json").is_file():
+        out["fusion_steering"] = steering_sentence(RESULTS / "fusion_steering.json")
     if (RESULTS / "finetune.json").is_file():
         out["finetune"] = finetune_table(RESULTS / "finetune.json")
     return out

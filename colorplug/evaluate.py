@@ -78,10 +78,25 @@ def delta_e2000(output: np.ndarray, truth: np.ndarray) -> float:
     return float(deltaE_ciede2000(b, a).mean())
 
 
-def gray_input(truth: np.ndarray) -> np.ndarray:
-    """The uint8 grayscale image whose gray levels have the colour image's L*."""
-    lightness = color.lightness_from_rgb(truth[..., :3].astype(np.float64) / 255.0)
-    return np.rint(color.gray_from_lightness(lightness) * 255).astype(np.uint8)
+#: How a grayscale input is made from a colour photo: its CIE L* (the default: what our
+#: models see in training), or the luma weights of Rec. 601 (PIL's ``convert("L")``,
+#: OpenCV's ``COLOR_RGB2GRAY``) and Rec. 709 (HDTV) on the gamma-encoded values, as most
+#: tools make gray. Issue 30 measures the default with both kinds.
+GRAY_METHODS = {"lstar": None, "rec601": (0.299, 0.587, 0.114),
+                "rec709": (0.2126, 0.7152, 0.0722)}
+
+
+def gray_input(truth: np.ndarray, method: str = "lstar") -> np.ndarray:
+    """The uint8 grayscale image made from the colour image by `method` (GRAY_METHODS)."""
+    if method not in GRAY_METHODS:
+        raise ValueError(f"unknown gray method {method!r}; one of {sorted(GRAY_METHODS)}")
+    rgb = truth[..., :3].astype(np.float64) / 255.0
+    weights = GRAY_METHODS[method]
+    if weights is None:
+        gray = color.gray_from_lightness(color.lightness_from_rgb(rgb))
+    else:
+        gray = rgb @ np.asarray(weights)
+    return np.rint(np.clip(gray, 0, 1) * 255).astype(np.uint8)
 
 
 # ------------------------------------------------------------------------ running

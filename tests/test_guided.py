@@ -91,3 +91,45 @@ def test_hints_help_on_a_photo_more_with_more_hints(guided):
     scores = [psnr(guided.colorize(gray, hints=simulated_hints(truth, k, 0, "a") or None),
                    truth) for k in (0, 5, 20)]
     assert scores[0] < scores[1] < scores[2]
+
+
+def test_spreading_makes_the_hinted_pixels_the_hints_colour(guided):
+    """With spreading (the default) the output carries each hint's a*b* at its pixel; the
+    network alone only moves towards it. A click far from the prior's colour shows it."""
+    gray = np.full((96, 128), 150, np.uint8)
+    gray[:, 64:] = 60
+    hint_rgb = (60, 170, 60)  # green on a flat mid-gray region
+    hints = [(30, 40, hint_rgb, 2)]
+    spread = guided.colorize(gray, hints=hints)
+    alone = colorplug.get("guided", device="cpu", spread=False).colorize(gray, hints=hints)
+    hint_ab = color.rgb_to_lab(np.array(hint_rgb) / 255.0)[1:]
+
+    def ab_error(rgb):
+        return float(np.abs(color.rgb_to_lab(rgb[40, 30] / 255.0)[1:] - hint_ab).max())
+
+    assert ab_error(spread) < 3.0 < ab_error(alone)
+
+
+def test_a_correction_spreads_within_its_region_and_fades_across_an_edge():
+    from colorplug.backends.guided.colorizer import spread_corrections
+
+    lightness = np.full((40, 80), 70.0, np.float32)
+    lightness[:, 40:] = 20.0  # a strong edge down the middle
+    pred = np.zeros((40, 80, 2), np.float32)
+    hint_ab = np.zeros_like(pred)
+    mask = np.zeros((40, 80), bool)
+    mask[20, 35], hint_ab[20, 35] = True, (30.0, -10.0)
+    out = spread_corrections(lightness, pred, hint_ab, mask)
+    assert np.allclose(out[20, 35], (30.0, -10.0))
+    same_side, across = out[20, 30, 0], out[20, 40, 0]  # both 5 px from the hint
+    assert same_side > 10.0  # within its region: most of the correction
+    assert abs(across) < 1.0  # across the edge: next to none
+    assert out[20, 10, 0] < same_side  # fading with the distance
+
+
+def test_spread_options_are_checked():
+    from colorplug.errors import InputError
+
+    for bad in ({"spread": "maybe"}, {"spread_sigma": 0}, {"spread_decay": "x"}):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            colorplug.get("guided", device="cpu", **bad)

@@ -14,5 +14,12 @@ INFO = BackendInfo(
     trainer="colorplug.backends.guided.train",
     extra={"configurable_working_size": True, "size_multiple": 16},
     options={"working_size": "longest side chroma is predicted at (multiple of 16, >= 32)",
-             "batch_size": "images of one working shape run through the network together"},
+             "batch_size": "images of one working shape run through the network together",
+             "spread": "true (default): the colours agree with every hint exactly and each "
+                       "hint's correction spreads over similar pixels; false: the network's "
+                       "colours only",
+             "spread_sigma": "how different in lightness (L*/100) pixels may be for a "
+                             "correction to spread between them (default 0.05)",
+             "spread_decay": "how soon a correction fades with distance (larger: sooner; "
+                             "default chosen on val)"},
 )

@@ -21,34 +21,12 @@ import scipy.sparse as sp
 
 import colorplug
 from colorplug.pipeline import ChromaColorizer
+from colorplug.propagation import affinity_laplacian, spread
 
 from .hints import parse_hints
 from .plugin import SCRIBBLE
 
 COARSEST = 100_000  # pixels: at or below this, solve exactly (sparse LU)
-
-
-def affinity_laplacian(y: np.ndarray, sigma: float, lam: float = 0.0,
-                       dtype: type = np.float64) -> sp.csr_matrix:
-    """Graph Laplacian D - W (+ lam I) of the 8-neighbour grid with intensity affinities."""
-    h, w = y.shape
-    flat = y.ravel()
-    n = h * w
-    col = np.arange(n) % w
-    degree = np.full(n, lam, dtype)
-    diags, offsets = [], []
-    for off, valid in ((1, col < w - 1), (w, None), (w + 1, col < w - 1), (w - 1, col > 0)):
-        if off >= n:
-            continue
-        d = flat[off:] - flat[:-off]
-        wgt = np.exp(-(d * d) / (2 * sigma * sigma)).astype(dtype)
-        if valid is not None:
-            wgt *= valid[:n - off]
-        degree[:-off] += wgt
-        degree[off:] += wgt
-        diags += [-wgt, -wgt]
-        offsets += [off, -off]
-    return sp.diags([degree] + diags, [0] + offsets, shape=(n, n), format="csr")
 
 
 def _downsample(y: np.ndarray, ab: np.ndarray, mask: np.ndarray):
@@ -96,17 +74,7 @@ def pcg(A: sp.csr_matrix, B: np.ndarray, X: np.ndarray, free: np.ndarray, iters:
 
 def _solve_exact(y, ab, mask, sigma, lam):
     """Direct sparse LU solve of the sub-system of unknown pixels (small levels)."""
-    from scipy.sparse.linalg import splu
-
-    lap = affinity_laplacian(y, sigma, lam)
-    known = mask.ravel()
-    unknown = ~known
-    out = np.empty((y.size, 2))
-    out[known] = ab.reshape(-1, 2)[known]
-    if unknown.any():
-        rows = lap[unknown]
-        out[unknown] = splu(rows[:, unknown].tocsc()).solve(-(rows[:, known] @ out[known]))
-    return out.reshape(y.shape + (2,))
+    return spread(y, ab, mask, sigma=sigma, lam=lam)
 
 
 def propagate(y: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, *, sigma: float = 0.05,
