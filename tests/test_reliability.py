@@ -497,6 +497,38 @@ def test_a_zarr_stack_whose_planes_are_bombs_is_refused_from_its_metadata(tmp_pa
     assert not (tmp_path / "out" / "big.zarr").exists()
 
 
+def _video_announcing(path, width: int, height: int) -> None:
+    """A 600-byte video whose container header announces width x height frames; its one
+    packet is not a decodable image, so only a check of the header can name the size."""
+    av = pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        packet = av.Packet(b"\xff\xd8" + bytes(64))
+        packet.stream, packet.pts, packet.dts = stream, 0, 0
+        packet.time_base = Fraction(1, 25)
+        out.mux(packet)
+
+
+def test_a_video_whose_frames_are_bombs_is_refused_from_its_header(tmp_path, capsys):
+    """Issue 27 item 2, video frame size: refused from the container's header, before a
+    frame is decoded (decoding came first, and a bomb frame would have been decoded)."""
+    from colorplug.video.io import probe
+
+    _video_announcing(tmp_path / "big.mkv", 20_000, 10_000)
+    assert main(["colorize", "-b", "gray", str(tmp_path / "big.mkv"), "-o",
+                 str(tmp_path / "out.mkv")]) == 2  # the job cannot start: 2, as for bad flags
+    err = capsys.readouterr().err
+    assert "200,000,000 pixels" in err and "--allow-huge-images" in err and "big.mkv" in err
+    assert not (tmp_path / "out.mkv").exists()
+    with pytest.raises(ImageTooLargeError):
+        probe(tmp_path / "big.mkv")
+    assert main(["eval", "--video", str(tmp_path / "big.mkv"), "--backend", "gray"]) != 0
+    assert "200,000,000 pixels" in capsys.readouterr().err
+
+
 def test_a_monochrome_dicom_with_three_samples_per_pixel_is_named(tmp_path, capsys):
     """Issue 27 item 16: MONOCHROME with 3 samples per pixel gave a raw error."""
     _dicom(tmp_path / "bad.dcm", np.zeros((4, 4), np.uint16), SamplesPerPixel=3)

@@ -47,6 +47,15 @@ def _decode(path: Path, what: str) -> Iterator[np.ndarray]:
     except (av.error.FFmpegError, OSError) as exc:
         raise InputError(f"{what}: {path} is not a readable video ({exc})") from None
 
+    if container.streams.video:
+        from .io import check_frame_size
+
+        try:
+            check_frame_size(path, container.streams.video[0], allow_huge=False)
+        except InputError as exc:
+            container.close()
+            raise InputError(f"{what}: {exc}") from None
+
     def frames() -> Iterator[np.ndarray]:
         with container:
             try:

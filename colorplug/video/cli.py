@@ -256,11 +256,8 @@ def run_video(args: argparse.Namespace) -> int:
     kind, target = _target(args)
     if kind == "video":
         require_av("writing video")
-    info = probe(source, fps=_parse_fps(args.fps))
-    from ..image.codecs import check_pixel_count
-
-    check_pixel_count(source, info.width * info.height,  # a frame, from the header
-                      allow_huge=getattr(args, "allow_huge_images", False))
+    info = probe(source, fps=_parse_fps(args.fps),
+                 allow_huge=getattr(args, "allow_huge_images", False))
     if _existing(kind, target) and policy is not ExistingPolicy.OVERWRITE:
         if policy is ExistingPolicy.SKIP:
             say(f"0 colorized, 1 skipped -> {target}")

@@ -171,8 +171,21 @@ def _upright(gray: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(gray, rotation // 90)) if rotation else gray
 
 
-def probe(path: str | os.PathLike, *, fps: Fraction | None = None) -> VideoInfo:
-    """Describe a video file or an image sequence, decoding its first frame to check it."""
+def check_frame_size(path: str | os.PathLike, stream: Any, *, allow_huge: bool) -> None:
+    """Refuse a video whose header announces frames over the decompression-bomb limit
+    (`colorplug.image.codecs.pixel_limit`), before a frame is decoded."""
+    from ..image.codecs import check_pixel_count
+
+    ctx = stream.codec_context
+    width, height = ctx.width or 0, ctx.height or 0
+    if width and height:
+        check_pixel_count(path, width * height, allow_huge=allow_huge)
+
+
+def probe(path: str | os.PathLike, *, fps: Fraction | None = None,
+          allow_huge: bool = False) -> VideoInfo:
+    """Describe a video file or an image sequence, decoding its first frame to check it
+    (frames whose header announces more pixels than the bomb limit are refused first)."""
     path = Path(path)
     if not is_video_file(path) and (is_pattern(path) or path.is_dir()):
         return _probe_sequence(path, fps or DEFAULT_SEQUENCE_FPS)
@@ -184,6 +197,7 @@ def probe(path: str | os.PathLike, *, fps: Fraction | None = None) -> VideoInfo:
             if not container.streams.video:
                 raise VideoReadError(f"{path}: has no video stream")
             stream = container.streams.video[0]
+            check_frame_size(path, stream, allow_huge=allow_huge)
             first = next(container.decode(stream), None)
             if first is None:
                 raise VideoReadError(f"{path}: no video frame could be decoded")
