@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -370,6 +371,35 @@ def test_gimp_install_into_a_file_or_a_read_only_folder_is_a_clear_error(tmp_pat
     assert main(["gimp", "install", "--gimp-dir", str(tmp_path / "afile")]) == 2
     err = capsys.readouterr().err
     assert "--gimp-dir" in err and "afile" in err and "Traceback" not in err
+
+
+def test_gimp_install_into_a_read_only_folder_is_a_clear_error():
+    """Issue 27 item 16, the read-only folder: run as a user the folder denies (root reads
+    and writes through permission bits, so as root the command runs as `nobody`)."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="colorplug-ro-"))
+    try:
+        base.chmod(0o755)
+        target = base / "gimp"
+        target.mkdir()
+        target.chmod(0o555)
+        cmd = [sys.executable, "-m", "colorplug", "gimp", "install", "--gimp-dir", str(target)]
+        if os.geteuid() == 0:
+            if not shutil.which("setpriv"):
+                pytest.skip("running as root without setpriv: no user the folder denies")
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        env = {**os.environ, "HOME": str(base)}
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        assert r.returncode == 2, r.stderr
+        assert "--gimp-dir" in r.stderr and "Permission denied" in r.stderr
+        assert "Traceback" not in r.stderr
+        assert list(target.iterdir()) == []
+    finally:
+        base.chmod(0o755)
+        (base / "gimp").chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_gimp_uninstall_removes_only_what_install_wrote(tmp_path):
