@@ -4,7 +4,9 @@ Every number in a card's generated block comes from a summary.json under
 benchmarks/results/ (written by benchmarks/colour_eval.py); rerun this after new results:
 
     python benchmarks/model_cards.py            # rewrites the blocks in docs/
-    python benchmarks/model_cards.py --check    # exit 1 if a card is out of date (CI-able)
+    python benchmarks/model_cards.py --check    # exit 1 if a card is out of date, or a result
+                                                # labelled "(default)" was made with weights
+                                                # that are no longer the default (CI)
 
 A block is the text between ``<!-- generated: NAME -->`` and ``<!-- end generated -->``.
 """
@@ -144,6 +146,44 @@ def blocks() -> dict[str, str]:
     return out
 
 
+def shipped_default_sha256(backend: str) -> str:
+    """The SHA-256 of the weights a backend loads by default today (from the package)."""
+    import colorplug
+    from colorplug.weights import sha256_file
+
+    return sha256_file(colorplug.get(backend, device="cpu").metadata["weights_file"])
+
+
+def stale_results() -> list[str]:
+    """Result files whose rows labelled as a default were made with other weights than the
+    default those backends load today (their tables would describe weights no one runs)."""
+    sys.path.insert(0, str(ROOT))
+    from colorplug.evaluate import parse_backend_spec
+
+    claims = []  # (result file, label, backend, sha256 it was made with)
+    for f in sorted(RESULTS.glob("*/summary.json")):
+        meta = json.loads(f.read_text())["meta"]
+        for spec in meta.get("configs", []):
+            label, name, options = parse_backend_spec(spec)
+            sha = meta.get("weights_sha256", {}).get(label)
+            if "(default)" in label and "weights" not in options and sha:
+                claims.append((f, label, name, sha))
+    for f in sorted(RESULTS.glob("hints_*.json")):
+        doc = json.loads(f.read_text())
+        if "default_backend" in doc:
+            claims.append((f, "guided", "guided", doc["weights"]["guided"]))
+            claims.append((f, "default", doc["default_backend"], doc["weights"]["default"]))
+    today: dict[str, str] = {}
+    stale = []
+    for f, label, name, sha in claims:
+        if name not in today:
+            today[name] = shipped_default_sha256(name)
+        if sha != today[name]:
+            stale.append(f"{f.relative_to(ROOT)}: {label!r} was made with {name} weights "
+                         f"{sha[:12]}, the default today is {today[name][:12]}")
+    return stale
+
+
 def rewrite(text: str, generated: dict[str, str]) -> str:
     def sub(m: re.Match) -> str:
         name = m.group(1)
@@ -169,7 +209,10 @@ def main(argv=None) -> int:
                 md.write_text(new)
     for md in stale:
         print(("out of date: " if args.check else "rewrote ") + str(md.relative_to(ROOT)))
-    return 1 if args.check and stale else 0
+    old_weights = stale_results() if args.check else []
+    for line in old_weights:
+        print("made with other weights than today's default: " + line)
+    return 1 if args.check and (stale or old_weights) else 0
 
 
 if __name__ == "__main__":
