@@ -1,4 +1,5 @@
-"""The ``colorplug`` command: list, plugins, info, colorize, train, eval, gimp, weights."""
+"""The ``colorplug`` command: list, plugins, info, colorize, train, eval, gimp, weights,
+export."""
 from __future__ import annotations
 
 import argparse
@@ -592,6 +593,55 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- export
+def cmd_export(args: argparse.Namespace) -> int:
+    """``colorplug export BACKEND --format onnx -o FILE``: the backend's network as one
+    ONNX file for deployment (what ``runtime="onnx"`` runs; pre- and post-processing are
+    not in it)."""
+    from .cache import downloads_asked
+
+    with downloads_asked(download_answer(args)):
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from . import get
+    from .errors import InputError, OutputError
+    from .runtimes import export, require
+
+    target = Path(args.output)
+    if (target.exists() or target.is_symlink()) and not args.overwrite:
+        raise OutputError(f"{str(target)!r} exists; use --overwrite to replace it")
+    name, options = backend_and_options(args.backend)
+    if "runtime" in options:
+        raise InputError("colorplug export exports the torch network; leave out the "
+                         f"'runtime' option (got runtime={options['runtime']!r})")
+    require(None, export=True)  # before the network is loaded
+    weights = {"weights": args.weights} if args.weights else {}
+    colorizer = get(name, device="cpu", **weights, **options)
+    make_graph = getattr(colorizer, "onnx_graph", None)
+    if make_graph is None:
+        raise InputError(f"backend {colorizer.info.name!r} cannot be exported: it runs its "
+                         "network with torch only (backends offering the 'runtime' option "
+                         "can be exported)")
+    graph = make_graph()
+    try:
+        export(graph, target, overwrite=args.overwrite)
+    except FileExistsError:
+        raise OutputError(f"{str(target)!r} exists; use --overwrite to replace it") from None
+    dynamic = graph.dynamic_shapes or {}
+    shapes = []
+    for i, (label, tensor) in enumerate(zip(graph.input_names, graph.inputs)):
+        axes = list(dynamic.values())[i] if i < len(dynamic) else {}
+        dims = ["?" if k in axes else str(n) for k, n in enumerate(tensor.shape)]
+        shapes.append(f"{label} ({'x'.join(dims)})")
+    if not args.quiet:
+        print(f"exported {colorizer.info.name}'s network to {target}: inputs "
+              f"{', '.join(shapes)} float32 ('?': any size), outputs "
+              f"{', '.join(graph.output_names)}")
+    return 0
+
+
 # ------------------------------------------------------------------------------- gimp
 def cmd_gimp(args: argparse.Namespace) -> int:
     from . import gimp_install
@@ -698,6 +748,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temporal", action="append", choices=["off", "flow", "exemplar"],
                    help="--video: temporal mode(s) to evaluate (repeatable; default off)")
     s.add_argument("-q", "--quiet", action="store_true")
+    s = sub.add_parser("export", help="export a backend's network to ONNX for deployment")
+    s.add_argument("backend", help="backend name, or NAME?key=value&... with its options "
+                   "(e.g. 'ddcolor-tiny?input_size=256'); backends with the 'runtime' option")
+    s.add_argument("--format", default="onnx", choices=["onnx"], help="file format (onnx)")
+    s.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    s.add_argument("--weights", default=None, help="weights name, path or URL (default: the "
+                   "backend's own)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    s.add_argument("--download", action="store_true",
+                   help="download the backend's weights if they are not in the cache yet")
+    s.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     s = sub.add_parser("gimp", help="install or remove the GIMP 3 plug-in")
     s.add_argument("action", choices=["install", "uninstall"])
     s.add_argument("--gimp-dir", help="GIMP 3 user folder (default: GIMP's own, or "
@@ -735,7 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         handler = {"list": cmd_list, "plugins": cmd_plugins, "info": cmd_info,
                    "colorize": cmd_colorize, "eval": cmd_eval, "gimp": cmd_gimp,
-                   "weights": cmd_weights}[args.command]
+                   "weights": cmd_weights, "export": cmd_export}[args.command]
         return handler(args)
     except ColorplugError as exc:
         err(str(exc))

@@ -20,6 +20,7 @@ Requests:
     {"command": "list"}     -> {"backends": [...], "watch": {path: mtime_ns}}
     {"command": "colorize", "backend": "" (colorplug's default) | NAME, "device": "auto",
      "weights": null (the backend's default) | NAME (the user's own, `colorplug train --name`),
+     "runtime": null | "torch" | "onnx" | "openvino" (backends listing it in "runtimes"),
      "dir": D,              a fresh private folder the plug-in made for this call
      "input":  {"file": NAME, "width": W, "height": H, "channels": 1-4, "depth": 8|16},
      "reference": {...} | null, "hints": {...} | null,
@@ -103,7 +104,7 @@ def check_colorize(req: Any) -> dict[str, Any]:
     if not isinstance(req, dict):
         raise BadRequestError("bad request: the request must be a JSON object")
     out: dict[str, Any] = {"dir": _field(req, "dir", str, "request")}
-    for key in ("backend", "device", "weights"):
+    for key in ("backend", "device", "weights", "runtime"):
         value = req.get(key)
         if value is not None and not isinstance(value, str):
             raise BadRequestError(f"bad request: request.{key} must be a string")
@@ -223,7 +224,7 @@ def backends() -> list[dict[str, Any]]:
              "supports_hints": i.supports_hints,
              "needs_hints": bool(getattr(i, "needs_hints", False)),
              "default": i.name == colorplug.default_backend(),
-             "weights": yours.get(i.name, [])}
+             "weights": yours.get(i.name, []), "runtimes": list(i.runtimes)}
             for i in colorplug.available()]
 
 
@@ -330,6 +331,8 @@ def colorize(req: Any, models: Models, say: Callable[[str, str], None]) -> dict[
             raise InputError("the hints layer is grayscale; draw colour strokes on an RGB layer")
         say("progress", "0.20")
         weights = {"weights": req["weights"]} if req["weights"] else {}
+        if req["runtime"] not in (None, "torch"):  # onnx / openvino (colorplug.runtimes)
+            weights["runtime"] = req["runtime"]
         colorizer = models.get(req["backend"], req["device"], intensity_range="dtype",
                                output_dtype="uint16" if depth == 16 else "uint8", **weights)
         say("progress", "0.30")

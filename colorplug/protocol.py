@@ -13,6 +13,16 @@ COMMON_OPTIONS = {
     "output_dtype": "uint8, uint16 or float32",
 }
 
+#: What may run a backend's network (the ``runtime`` option, `colorplug.runtimes`): torch,
+#: or the network exported to ONNX and run on the CPU by ONNX Runtime or OpenVINO. A
+#: backend that offers the choice declares ``runtime`` in `BackendInfo.options` (with
+#: `RUNTIME_HELP`); hosts show a chooser of these values for it. Every backend takes
+#: ``runtime="torch"``.
+RUNTIMES = ("torch", "onnx", "openvino")
+RUNTIME_HELP = ("what runs the network: torch (default), onnx (ONNX Runtime, CPU; pip install "
+                "\"colorplug[onnx]\") or openvino (OpenVINO, CPU; pip install "
+                "\"colorplug[openvino]\"); the network is exported once per weights file")
+
 
 @dataclass(frozen=True)
 class BackendInfo:
@@ -48,6 +58,12 @@ class BackendInfo:
             object.__setattr__(self, "accepts_reference", True)
         if self.needs_hints and not self.supports_hints:
             object.__setattr__(self, "supports_hints", True)
+
+    @property
+    def runtimes(self) -> tuple[str, ...]:
+        """The ``runtime`` values this backend takes (hosts offer these): all of `RUNTIMES`
+        when it declares the ``runtime`` option, else torch only."""
+        return RUNTIMES if "runtime" in (self.options or {}) else ("torch",)
 
 
 @runtime_checkable

@@ -451,6 +451,10 @@ class Registry:
         guard_triton()  # before a backend may import torch._dynamo (see colorplug.gl_guard)
         entry = self.entry(name)
         declared = entry.info.options
+        if declared is not None and "runtime" in options and "runtime" not in declared:
+            if options["runtime"] != "torch":  # every backend runs with torch
+                raise UnknownOptionError(self._torch_only_message(entry, options["runtime"]))
+            options = {k: v for k, v in options.items() if k != "runtime"}
         if declared is not None:
             unknown = sorted(set(options) - set(declared) - set(COMMON_OPTIONS))
             if unknown:
@@ -473,6 +477,12 @@ class Registry:
                                f"{_describe(exc)}") from exc
         return CheckedColorizer(colorizer, name=name, distribution=entry.distribution,
                                 output_dtype=options.get("output_dtype") or "uint8")
+
+    def _torch_only_message(self, entry: BackendEntry, runtime: Any) -> str:
+        offered = [e.name for e in self.entries() if "runtime" in (e.info.options or {})]
+        return (f"backend {entry.name!r} runs with torch only: its option 'runtime' takes "
+                f"only 'torch', not {runtime!r}; runtime='onnx' and 'openvino' are offered "
+                f"by: {', '.join(offered) or 'no installed backend'}")
 
     @staticmethod
     def _option_message(entry: BackendEntry, unknown: list[str]) -> str:

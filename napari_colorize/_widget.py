@@ -18,6 +18,7 @@ from ._messages import napari_message
 from ._train import TrainSection
 from colorplug.advice import FLUORESCENCE_COLORMAPS, automatic, photo_model_note
 from colorplug.gl_guard import preload_triton
+from colorplug.protocol import RUNTIMES
 
 if TYPE_CHECKING:
     import napari
@@ -83,6 +84,11 @@ class ColorizeWidget(Container):
         self.reference = ComboBox(label="Reference", choices=self._image_choices, nullable=True)
         self.hints = ComboBox(label="Hints", choices=self._hint_choices, nullable=True)
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
+        self.runtime = ComboBox(label="Runtime", choices=list(RUNTIMES),
+                                value="torch",
+                                tooltip="what runs the network: torch, or the network exported "
+                                "to ONNX and run on the CPU by ONNX Runtime (onnx) or OpenVINO "
+                                "(openvino), often faster; exported once per weights file")
         self.working_size = SpinBox(label="Working size", min=32, max=4096, step=8, value=256)
         self.time_axis = CheckBox(label="Time axis", value=False,
                                   tooltip="the first axis of the layer is time: colorize it as "
@@ -97,7 +103,8 @@ class ColorizeWidget(Container):
             napari_viewer, base=lambda: (self.backend.value, self.weights.value or "default"),
             on_done=self._use_new_weights)
         self.extend([self.image, self.backend, self.description, self.weights, self.reference,
-                     self.hints, self.device, self.working_size, self.time_axis, self.temporal,
+                     self.hints, self.device, self.runtime, self.working_size, self.time_axis,
+                     self.temporal,
                      self.run_button, self.cancel_button, self.train_section])
         self.temporal.visible = False
         self.time_axis.changed.connect(self._on_time_axis)
@@ -178,6 +185,11 @@ class ColorizeWidget(Container):
         self.reference.visible = bool(info and info.accepts_reference)
         self.hints.visible = bool(info and info.supports_hints)
         self.gallery.visible = bool(info and "gallery" in (info.options or {}))
+        # the runtimes this backend offers (BackendInfo.runtimes); others run with torch
+        runtimes = list(info.runtimes) if info else ["torch"]
+        self.runtime.visible = len(runtimes) > 1
+        if self.runtime.value not in runtimes:
+            self.runtime.value = "torch"
         # the size option this backend has, if any, at the value last used with it
         previous = getattr(self, "_shown_size_of", None)
         if previous is not None and size_option(self._infos.get(previous)) is not None:
@@ -261,6 +273,8 @@ class ColorizeWidget(Container):
             show_info(photo_model_note(f"a fluorescence channel (the layer {layer.name!r} is "
                                        f"shown in {cmap})", name, "napari"))
         options: dict[str, Any] = {"device": self.device.value}
+        if self.runtime.value != "torch" and self.runtime.value in info.runtimes:
+            options["runtime"] = self.runtime.value
         if own_weights:
             options["weights"] = self.weights.value
         option = size_option(info)

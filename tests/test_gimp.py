@@ -312,3 +312,26 @@ def test_your_weights_are_offered_under_weights_and_used(tmp_path, gray8, monkey
     got = s["layers"][0]["pixels"][..., :3]
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     assert np.abs(got.astype(int) - default.astype(int)).max() > 1
+
+
+def test_the_runtime_choice_reaches_colorplug(tmp_path, gray8):
+    """Runtime ▸ onnx in GIMP runs fusion's exported network (exported by the worker into
+    its cache) and matches the API's torch result within 1/255; a backend that runs with
+    torch only says so in GIMP's words before a model loads."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    cache = tmp_path / "cache"
+    s = run_gimp(tmp_path / "a", gray8, {"backend": "fusion", "device": "cpu",
+                                         "runtime": "onnx"},
+                 worker_env={"COLORPLUG_CACHE": str(cache)})
+    assert s["status"] == "success", s["error"]
+    expected = colorplug.get("fusion", device="cpu", intensity_range="dtype").colorize(gray8)
+    got = s["layers"][0]["pixels"][..., :3]
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert len(list((cache / "weights").glob("fusion-*.onnx"))) == 1  # the worker's export
+    s = run_gimp(tmp_path / "b", gray8, {"backend": "autoencoder", "device": "cpu",
+                                         "runtime": "onnx"},
+                 worker_env={"COLORPLUG_CACHE": str(cache)})
+    assert s["status"] == "execution-error"
+    assert "runs with torch only: choose Runtime \u25b8 torch" in s["error"]
+    assert [layer["name"] for layer in s["layers"]] == ["Background"]

@@ -920,3 +920,35 @@ def test_a_fluorescence_channel_gets_the_photo_model_note(make_napari_viewer, sy
     viewer.layers["GFP"].colormap = "gray"  # a gray layer is not taken for fluorescence
     widget.run()
     assert not any("fluorescence" in n for n in notices)
+
+
+def test_the_runtime_chooser_follows_the_backend_and_reaches_it(make_napari_viewer, sync, errors,
+                                                                gray_image, tmp_path,
+                                                                monkeypatch):
+    """Runtime is shown for backends whose BackendInfo declares the option (fusion), with
+    the values it takes; the choice reaches colorplug.get, and its result agrees with
+    torch's within 1/255; a backend without it hides the chooser and runs with torch."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    monkeypatch.setenv("COLORPLUG_CACHE", str(tmp_path / "cache"))
+    viewer = make_napari_viewer()
+    viewer.add_image(gray_image, name="g", contrast_limits=(0, 255))
+    widget = ColorizeWidget(viewer)
+    widget.backend.value = "fusion"
+    assert not widget.runtime.native.isHidden()
+    assert list(widget.runtime.choices) == ["torch", "onnx", "openvino"]
+    assert "runtime" not in widget._request()["options"]  # torch: the default, not sent
+    widget.runtime.value = "onnx"
+    assert widget._request()["options"]["runtime"] == "onnx"
+    widget.run()
+    assert errors == []
+    exported = widget.result_layer.data
+    widget.runtime.value = "torch"
+    widget.run()
+    assert errors == []
+    assert np.abs(exported.astype(int) - widget.result_layer.data).max() <= 1
+    assert color.rgb_to_lab(exported / 255.0)[..., 1:].std() > 1  # colour, not gray
+    widget.runtime.value = "openvino"
+    widget.backend.value = "autoencoder"
+    assert widget.runtime.native.isHidden() and widget.runtime.value == "torch"
+    assert "runtime" not in widget._request()["options"]

@@ -42,6 +42,9 @@ except ImportError:  # pragma: no cover - outside GIMP
 PROC = "plug-in-colorplug-colorize"
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEVICES = ("auto", "cpu", "cuda")
+#: What runs the network (colorplug.protocol.RUNTIMES): onnx / openvino are faster on the CPU
+#: for the backends that offer them (their listing's "runtimes").
+RUNTIMES = ("torch", "onnx", "openvino")
 DEFAULT = "default"  # the Backend choice meaning "colorplug's default backend"
 STRIP = 256  # rows per strip when reading and writing layer pixels
 
@@ -512,6 +515,7 @@ def weights_backend(name):
 def colorize_drawable(image, drawable, config, calldir, bridge):
     choice = config.get_property("backend") or DEFAULT
     device = config.get_property("device") or "auto"
+    runtime = config.get_property("runtime") or "torch"
     weights = config.get_property("weights") or DEFAULT
     if weights != DEFAULT:  # the user's own weights belong to one backend
         made_for = weights_backend(weights)
@@ -531,6 +535,12 @@ def colorize_drawable(image, drawable, config, calldir, bridge):
         raise BridgeError(WORDING["missing_reference"].format(backend=shown), "missing_reference")
     if info and info.get("needs_hints") and hints is None:
         raise BridgeError(WORDING["no_hints"].format(backend=shown), "no_hints")
+    if info and runtime not in (info.get("runtimes") or ["torch"]):
+        raise BridgeError("backend '%s' runs with torch only: choose Runtime \u25b8 torch "
+                          "(onnx and openvino are offered by: %s)"
+                          % (shown, ", ".join(b["name"] for b in worker().backends()
+                                              if len(b.get("runtimes") or []) > 1) or "none"),
+                          "unknown_option")
     if reference is not None and info and info.get("accepts_reference") and \
             image.get_base_type() != Gimp.ImageBaseType.RGB:
         raise BridgeError("the image is grayscale, so GIMP turned the Reference layer gray: "
@@ -550,6 +560,7 @@ def colorize_drawable(image, drawable, config, calldir, bridge):
     request = {
         "command": "colorize", "backend": backend, "device": device, "dir": calldir.path,
         "weights": None if weights == DEFAULT else weights,
+        "runtime": None if runtime == "torch" else runtime,
         "input": read_pixels(drawable, (0, 0), (w, h), depth, calldir, "in.raw",
                              lambda f: Gimp.progress_update(0.1 * f)),
         "reference": None,
@@ -691,6 +702,15 @@ if __name__ == "__main__":  # GIMP runs the plug-in as a program
                 device.add(d, i, d, "compute device")
             procedure.add_choice_argument("device", "Device", "compute device", device, "auto",
                                           GObject.ParamFlags.READWRITE)
+            runtime = Gimp.Choice.new()
+            for i, r in enumerate(RUNTIMES):
+                runtime.add(r, i, r, "what runs the network (onnx, openvino: on the CPU, for "
+                            "the backends that offer them; pip install \"colorplug[%s]\")"
+                            % r if r != "torch" else "PyTorch (every backend)")
+            procedure.add_choice_argument("runtime", "Runtime", "what runs the network: "
+                                          "torch, or the network exported to ONNX and run by "
+                                          "ONNX Runtime or OpenVINO on the CPU", runtime,
+                                          "torch", GObject.ParamFlags.READWRITE)
             procedure.add_boolean_argument("replace", "Replace in place",
                                            "change the layer itself instead of adding a layer",
                                            False, GObject.ParamFlags.READWRITE)

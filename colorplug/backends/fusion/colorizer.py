@@ -7,11 +7,11 @@ import numpy as np
 import torch
 
 from ... import colour_bins
-from ...device import resolve_device
 from ...errors import InputError
 from ...image import check_working_size, resize_map, working_shape
 from ...batching import batches_by_shape
 from ...pipeline import ChromaColorizer
+from ...runtimes import OnnxGraph, check_runtime, exported_network, require, runtime_device
 from ...weights import WeightsEnum, WeightsSpec, load_model
 from .info import INFO
 from .model import FusionConfig, FusionNet, unit_interval_to_ab
@@ -63,13 +63,16 @@ class FusionColorizer(ChromaColorizer):
     def __init__(self, *, weights: Any = None, device: str = "auto", working_size: int = 256,
                  batch_size: int = 8, temperature: float | None = None,
                  saturation: float | None = None, steering: float | None = None,
-                 **options: Any) -> None:
+                 runtime: str = "torch", **options: Any) -> None:
         super().__init__(**options)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer; got {batch_size!r}")
         self.batch_size = batch_size
         self.working_size = check_working_size(working_size, minimum=32, multiple=8)
-        self.device = resolve_device(device)
+        self.runtime = check_runtime(runtime, INFO.name)
+        if self.runtime != "torch":
+            require(self.runtime)  # before loading anything
+        self.device = runtime_device(self.runtime, device)
         self.model, self.metadata = load_model(
             weights, FusionWeights.DEFAULT.spec, lambda cfg: FusionNet(FusionConfig(**cfg)),
             self.device, backend=INFO.name)
@@ -79,6 +82,19 @@ class FusionColorizer(ChromaColorizer):
         self.temperature = cfg.temperature if temperature is None else float(temperature)
         self.saturation = cfg.saturation if saturation is None else float(saturation)
         self.steering = cfg.steering if steering is None else float(steering)
+        self.exported = None  # the network run by onnxruntime / openvino (runtime option)
+        if self.runtime != "torch":
+            from ...weights import sha256_file
+
+            self.exported = exported_network(
+                self.runtime, self.onnx_graph, name="fusion", backend=INFO.name,
+                weights_sha256=sha256_file(self.metadata["weights_file"]))
+
+    def onnx_graph(self) -> OnnxGraph:
+        """The network as one graph for ``torch.onnx.export`` (`colorplug.runtimes`)."""
+        from .graph import onnx_graph
+
+        return onnx_graph(self.model)
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """Network output -> a*b* (N, 2, h, w): bins by the annealed mean at `temperature`,
@@ -119,19 +135,28 @@ class FusionColorizer(ChromaColorizer):
              head: Any) -> list[np.ndarray]:
         """The network over `lightness` in batches of one working shape; `head` turns its
         output (n, C, h, w) into the maps returned, (h, w, channels) each."""
-        prior = self.global_vector(reference[..., 0]) if reference is not None else None
+        exported = self.exported
+        prior = self.global_vector(reference[..., 0]) \
+            if reference is not None and exported is None else None
         g = self.model.cfg.global_size
         shapes = [working_shape(*lum.shape, self.working_size, multiple=8) for lum in lightness]
         out: list[np.ndarray] = [np.empty(0)] * len(lightness)
         for idx in batches_by_shape(shapes, self.batch_size):
             lh, lw = shapes[idx[0]]
             local = self._tensor(np.stack([resize_map(lightness[i], lw, lh) for i in idx]))
-            if prior is not None:
-                vec = prior.expand(len(idx), -1)
+            if exported is not None:  # the global path runs inside the exported graph
+                sources = [reference[..., 0]] * len(idx) if reference is not None else \
+                    [lightness[i] for i in idx]
+                glob = self._tensor(np.stack([resize_map(x, g, g) for x in sources]))
+                output = torch.from_numpy(exported(reflect_padded(local).cpu().numpy(),
+                                                   glob.cpu().numpy())[0])
             else:
-                vec = self.model.global_features(
-                    self._tensor(np.stack([resize_map(lightness[i], g, g) for i in idx])))[0]
-            output, _ = self.model(reflect_padded(local), global_vector=vec)
+                if prior is not None:
+                    vec = prior.expand(len(idx), -1)
+                else:
+                    vec = self.model.global_features(self._tensor(
+                        np.stack([resize_map(lightness[i], g, g) for i in idx])))[0]
+                output, _ = self.model(reflect_padded(local), global_vector=vec)
             output = output[..., BORDER // 2:-(BORDER // 2), BORDER // 2:-(BORDER // 2)]
             maps = head(output).permute(0, 2, 3, 1).cpu().numpy()
             for j, i in enumerate(idx):

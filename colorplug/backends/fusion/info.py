@@ -2,7 +2,7 @@
 its colorizer both import it without importing each other)."""
 from __future__ import annotations
 
-from ...protocol import BackendInfo
+from ...protocol import RUNTIME_HELP, BackendInfo
 
 INFO = BackendInfo(
     name="fusion",
@@ -17,5 +17,6 @@ INFO = BackendInfo(
                             "-> 0 = mode, colourful); default from the weights",
              "saturation": "chroma gain on the predicted a*b* (1 = as trained); default from the weights",
              "steering": "bins weights: move the saturation towards confident pixels (1 - bin "
-                         "entropy) at the same mean gain; 0 = uniform (default)"},
+                         "entropy) at the same mean gain; 0 = uniform (default)",
+             "runtime": RUNTIME_HELP},
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import colorplug
+from colorplug.protocol import RUNTIME_HELP
 
 from .catalog import WEIGHTS, for_backend, weights_spec
 
@@ -25,6 +26,7 @@ def _info(name: str, description: str, working_size: int, **kw: Any) -> colorplu
         options = {"working_size": "side of the square the network sees (multiple of 8, "
                                    f">= 8; {working_size} as the authors)"}
         multiple = 8
+    options["runtime"] = RUNTIME_HELP  # onnx / openvino: the network exported, on the CPU
     return colorplug.BackendInfo(
         name=name, description=description, working_size=working_size, options=options,
         extra={"weights": w.name, "weights_url": w.url, "weights_licence": w.licence,
