@@ -42,11 +42,16 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--guided-weights", default=None,
+                   help="a candidate weights file for guided (default: the shipped one); val "
+                        "compares candidates, test reports the one shipped")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     split = load_split(a.split)
     photos = ev.load_photos(a.data, names=set(split.names(a.part)), max_side=a.max_side)
-    guided = colorplug.get("guided", device="cpu")
+    guided_spec = "guided" + (f"?weights={a.guided_weights}" if a.guided_weights else "")
+    guided = colorplug.get("guided", device="cpu",
+                           **({"weights": a.guided_weights} if a.guided_weights else {}))
     result = {"split": f"{a.split}:{a.part}", "images": len(photos), "max_side": a.max_side,
               "seed": a.seed, "weights": {
                   "guided": sha256_file(guided.metadata["weights_file"]),
@@ -55,7 +60,7 @@ def main() -> int:
               "command": " ".join(sys.argv), "curve": {}}
     for k in KS:
         # scribble needs hints: from k = 1; the default backend takes none: at k = 0
-        specs = ["gray", "guided"] + (["default=" + colorplug.default_backend()] if k == 0
+        specs = ["gray", "guided=" + guided_spec] + (["default=" + colorplug.default_backend()] if k == 0
                                       else ["scribble"])
         _rows, summary, _ = ev.evaluate(specs, photos, device="cpu",
                                         simulated_hint_points=k, hints_seed=a.seed)

@@ -22,13 +22,13 @@ from .model import AB_SCALE, GuidedConfig, GuidedNet, network_input
 class GuidedWeights(WeightsEnum):
     """Shipped weights for the hints network."""
 
-    PHOTOS_SPLIT_V1 = WeightsSpec(
-        filename="guided_photos_split_v1.safetensors",
+    PHOTOS_SPLIT_V2 = WeightsSpec(
+        filename="guided_photos_split_v2.safetensors",
         description="Trained on the 351 train photos of split photos_v1 with simulated hints "
-                    "(0-50 points and strokes), checkpoint chosen on val (model card: "
-                    "docs/backends/guided.md).",
+                    "(0-50 points and strokes): v1 plus 12 epochs, checkpoint and the choice "
+                    "over v1 made on val (model card: docs/backends/guided.md).",
     )
-    DEFAULT = PHOTOS_SPLIT_V1
+    DEFAULT = PHOTOS_SPLIT_V2
 
 
 def hints_at(ab: np.ndarray, mask: np.ndarray, width: int, height: int
