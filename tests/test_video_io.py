@@ -237,9 +237,14 @@ def test_video_flags_on_images_are_refused_not_ignored(tmp_path, capsys, gray_im
 
 
 def run_cli(args: list[str], **kw) -> subprocess.Popen:
+    """The CLI in a child started as from a terminal: SIGINT at its default disposition
+    (a test earlier in the suite can leave SIGINT ignored in pytest, and a child inherits
+    SIG_IGN, so Ctrl-C would never reach it)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "colorplug", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            **kw)
 
 
 @pytest.mark.slow  # a killed subprocess and a resumed run
