@@ -59,6 +59,8 @@ def assert_parity(runtime: str, torch_out: list[np.ndarray], out: list[np.ndarra
     for a, b in zip(torch_out, out):
         assert a.shape == b.shape and a.dtype == b.dtype == np.uint8
         diff = int(np.abs(a.astype(int) - b.astype(int)).max())
+        # issue 31's bound: 1/255, one uint8 level (float32 sums reordered by the
+        # other runtime may flip one rounding)
         assert diff <= 1, f"runtime={runtime}: max |difference| {diff}/255 from torch"
 
 
@@ -69,7 +71,7 @@ def test_fusion_runtime_matches_torch(in_cache, runtime):
     assert c.exported is not None and c.exported.runtime == runtime
     imgs = images()
     expected = reference_c.colorize_batch(imgs)
-    assert min(chroma(e) for e in expected) > 3  # colour to compare, not gray
+    assert min(chroma(e) for e in expected) > 3  # colour to compare: above CIELAB's JND ~2.3
     assert_parity(runtime, expected, c.colorize_batch(imgs))
     warm = colorplug.sample("astronaut_color")  # the global path from a reference
     assert_parity(runtime, [reference_c.colorize(imgs[0], reference=warm)],
@@ -102,7 +104,7 @@ def test_fusion_bins_weights_runtime_matches_torch(in_cache, bins_weights, runti
     for options in ({}, {"temperature": 0.1, "steering": 0.5}):
         expected = colorplug.get("fusion", weights=str(bins_weights), device="cpu",
                                  **options).colorize_batch(imgs)
-        assert min(chroma(e) for e in expected) > 3
+        assert min(chroma(e) for e in expected) > 3  # above CIELAB's JND ~2.3 (Sharma 2003)
         got = colorplug.get("fusion", weights=str(bins_weights), runtime=runtime,
                             **options).colorize_batch(imgs)
         assert_parity(runtime, expected, got)

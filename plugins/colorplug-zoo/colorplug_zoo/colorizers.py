@@ -16,6 +16,7 @@ runs on float gray values (theirs on 8-bit RGB); a*b* is upsampled bilinearly fo
 """
 from __future__ import annotations
 
+import abc
 import os
 from typing import Any
 
@@ -101,7 +102,7 @@ def weights_sha256(backend: str, weights: Any) -> str:
     return sha256_file(path)
 
 
-class NetworkRunner:
+class NetworkRunner(abc.ABC):
     """What the zoo colorizers share: the network loaded for torch, or exported and run
     by onnxruntime / openvino (the ``runtime`` option, `colorplug.runtimes`), at the
     static input shape the backend feeds it."""
@@ -131,9 +132,9 @@ class NetworkRunner:
             return self.net
         return load_network(self.info.name, self._weights, torch.device("cpu"))
 
+    @abc.abstractmethod
     def example_inputs(self) -> tuple[tuple[torch.Tensor, ...], tuple[str, ...]]:
-        """Inputs of the network's shape for the export, and their names."""
-        raise NotImplementedError
+        """Inputs of the network's shape for the export, and their names (per model)."""
 
     def onnx_graph(self) -> OnnxGraph:
         """The network at the backend's input size, for ``torch.onnx.export``."""
